@@ -297,6 +297,7 @@ def _context(manifest: dict, stats, repo_id: str | None, header: str) -> dict:
         })
     dedup = _dedup_summary(manifest.get("dedup"))
     from .decontam.report import card_context
+    from .task_distribution import card_rows as task_distribution_rows
     return {
         "card_data": header,
         "title": settings.get("pretty_name") or manifest["name"],
@@ -318,6 +319,7 @@ def _context(manifest: dict, stats, repo_id: str | None, header: str) -> dict:
             "shortfall": sum(s["shortfall"] or 0 for s in sources),
         },
         "templates": templates,
+        "task_distributions": task_distribution_rows(manifest),
         "dedup": dedup,
         "decontamination": card_context(manifest.get("decontamination")),
         "lengths": stats.sources + [stats.total],

@@ -4,7 +4,9 @@ Per row, every choice is a seeded function of the row's content key, never of ro
 template (among its task's templates), whether it is few-shot (`fewshot.share`), how many
 exemplars it asks for (`fewshot.shots`) and, inline, its few-shot pattern. Zero-shot rows are
 rendered a template at a time (column-wise for `{{ field }}` templates); few-shot rows are laid
-out by fewshot.py. A few-shot row left without exemplars is rendered zero-shot and recorded so.
+out by fewshot.py. A few-shot row left without exemplars that fit is rendered zero-shot and
+counted, and the next rows in the few-shot draw's rank order are tried few-shot in its place, so
+the share the recipe asks for holds (the stats give the share realised).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from .shards import TURN
 from .sources.base import FewShotConfig
 
 ZERO_SHOT, FEW_SHOT = "zs", "fs"
+# A few-shot row draws this many exemplars beyond those it asks for, to replace ones too long for the budget.
+SPARE_EXEMPLARS = 4
+# Rounds of promoting the next rows to few-shot in place of rows whose exemplars cannot fit.
+PROMOTION_ROUNDS = 4
 DEFAULT_TASK = None
 
 
@@ -171,16 +177,32 @@ def render_rows(
         if style == "inline":
             fs &= np.array([bool(p) for p in patterns_of])[row_task]
 
-    # Few-shot rows: draw exemplars, render everything needed in batches, prune to the budget.
-    fs_positions = np.flatnonzero(fs)
-    drawn = draw_exemplars(table, spec, keys, rows[fs_positions], wanted_shots[fs_positions], seed, source)
-    layouts = []
-    for position, exemplars in zip(fs_positions.tolist(), drawn):
-        task = row_task[position]
-        owner = patterns_of[task][p_choice[position]] if style == "inline" else templates_of[task][t_choice[position]]
-        layouts.append(Layout(position, int(rows[position]), owner, exemplars))
+    # Few-shot rows: draw exemplars, render everything needed in batches, prune to the budget. A row whose
+    # exemplars cannot fit is written zero-shot, and the next rows in the few-shot draw's order take its place,
+    # so the recipe's share holds (unless a preview forces the mode).
     budget = fewshot.max_length if fewshot is not None else None
-    kept = assemble(table, layouts, spec.measure, budget)
+    fs_positions = np.flatnonzero(fs)
+    waiting = np.zeros(0, np.int64)
+    if fewshot is not None and force is None and len(fs_positions):
+        eligible = ~fs & np.array([bool(p) for p in patterns_of] if style == "inline" else [True] * len(task_list))[row_task]
+        fs_rank = ranks(row_keys_, salt(seed, source, "fewshot"))
+        waiting = np.flatnonzero(eligible)[np.argsort(fs_rank[eligible], kind="stable")]
+    layouts, kept, tried = [], [], 0
+    for _ in range(PROMOTION_ROUNDS):
+        drawn = draw_exemplars(table, spec, keys, rows[fs_positions], wanted_shots[fs_positions], seed, source, spare=SPARE_EXEMPLARS)
+        batch = []
+        for position, exemplars in zip(fs_positions.tolist(), drawn):
+            task = row_task[position]
+            owner = patterns_of[task][p_choice[position]] if style == "inline" else templates_of[task][t_choice[position]]
+            batch.append(Layout(position, int(rows[position]), owner, exemplars, int(wanted_shots[position])))
+        fitted = assemble(table, batch, spec.measure, budget)
+        layouts += batch
+        kept += fitted
+        short = len(batch) - len(fitted)
+        if not short or tried >= len(waiting):
+            break
+        fs_positions = np.sort(waiting[tried:tried + short])
+        tried += short
     is_fs = np.zeros(len(rows), bool)
     is_fs[[layout.position for layout in kept]] = True
 
@@ -234,8 +256,11 @@ def render_rows(
         "few_shot": len(kept),
         # drawn few-shot but rendered zero-shot: no exemplar available, or none fit the budget
         "few_shot_without_exemplars": len(layouts) - len(kept),
-        "exemplars_dropped": sum(len(layout.drawn) - len(layout.kept) for layout in layouts),
+        "few_shot_promoted": max(0, len(layouts) - int(fs.sum())),  # rows that took their places
+        "exemplars_dropped": sum(max(0, layout.wanted - len(layout.kept)) for layout in layouts),
     }
+    if fewshot is not None and force is None:
+        stats["few_shot_share"] = {"requested": fewshot.share, "realised": round(len(kept) / max(len(rows), 1), 6)}
     if fewshot is not None:
         stats["style"] = style
         stats["length_unit"] = spec.measure.unit if budget else None

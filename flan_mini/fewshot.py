@@ -27,8 +27,9 @@ from .lengths import Measure
 from .render import Pattern, Template, render_texts
 
 
-def draw_exemplars(table, spec, keys, queries, wanted, seed, source) -> list[list[int]]:
-    """For each query row, up to `wanted` exemplar rows: same task and match fields, not the same key or item.
+def draw_exemplars(table, spec, keys, queries, wanted, seed, source, spare: int = 0) -> list[list[int]]:
+    """For each query row, up to `wanted + spare` exemplar rows: same task and match fields, not the same key or
+    item. The `spare` ones, drawn after the first `wanted`, replace exemplars that do not fit the budget.
 
     The pool of a group is ordered by a seeded rank of the keys, so it depends only on which rows
     there are. A query draws positions in its pool by hashing its own key with 0, 1, 2, ...;
@@ -48,6 +49,7 @@ def draw_exemplars(table, spec, keys, queries, wanted, seed, source) -> list[lis
     ends = np.searchsorted(sorted_group, group[queries], side="right")
     sizes = (ends - starts).astype(np.uint64)
     item = hash_strings(table.column(spec.item_field)) if spec.item_field else keys
+    wanted = wanted + spare
     tries = int(wanted.max()) * 3 + 8
     draw_salt = np.uint64(salt(seed, source, "exemplar-draw"))
     base = mix64(keys[queries] ^ draw_salt)
@@ -77,6 +79,7 @@ class Layout:
     row: int  # in the table
     owner: Template | Pattern
     drawn: list[int]
+    wanted: int = 0  # exemplars asked for (0: as many as drawn)
     kept: list[int] = field(default_factory=list)
     turns: list[str] = field(default_factory=list)
 
@@ -145,20 +148,24 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
     # (3) prune and assemble
     kept = []
     for layout, (usable, blocks, fixed) in zip(layouts, plans):
-        total, k = sum(length[t] for t in fixed), 0
-        for block in blocks:
+        total, chosen = sum(length[t] for t in fixed), []
+        limit = layout.wanted or len(blocks)
+        for index, block in enumerate(blocks):
             size = sum(length[t] for t in block)
             if budget is not None and total + size > budget:
-                break
+                continue  # too long here: the next drawn exemplar takes its place
             total += size
-            k += 1
-        if not k:
+            chosen.append(index)
+            if len(chosen) == limit:
+                break
+        if not chosen:
             continue
-        layout.kept = usable[:k]
+        layout.kept = [usable[i] for i in chosen]
+        picked = [blocks[i] for i in chosen]
         if isinstance(layout.owner, Pattern):
             head, query, target = fixed
-            layout.turns = [(head + "".join(b[0] for b in blocks[:k]) + query).strip(), target]
+            layout.turns = [(head + "".join(b[0] for b in picked) + query).strip(), target]
         else:
-            layout.turns = [t for block in blocks[:k] for t in block] + fixed
+            layout.turns = [t for block in picked for t in block] + fixed
         kept.append(layout)
     return kept

@@ -31,6 +31,7 @@ from .manifest import FORMAT_VERSION, command_line, created_by, write_manifest
 from .plan import Plan, SourcePlan
 from .progress import Reporter
 from .compose import render_rows
+from .task_distribution import task_distribution
 from .sample import GROUP, KEY, RANK, Selection, exact_rows, select_source
 from .shards import OUTPUT_SCHEMA, TURN, file_sha256, to_messages, write_shards
 
@@ -180,7 +181,7 @@ def assemble(builds: list[SourceBuild], seed: int) -> tuple[pa.Table, np.ndarray
         tables.append(item.candidates.drop_columns(list(BOOKKEEPING)))
         rows.append(item.final_rows + offset)
         offset += item.candidates.num_rows
-        item.final = item.candidates.select(["template_id", "template_type", "num_shots", TASK]).take(pa.array(item.final_rows))
+        item.final = item.candidates.select(["source", "template_id", "template_type", "num_shots", TASK]).take(pa.array(item.final_rows))
         item.candidates = None
     every = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     combined = pa.concat_tables(tables)
@@ -360,6 +361,8 @@ def source_entry(item: SourceBuild, input_digests: dict) -> dict:
         entry["render"] = {**item.render_stats, "candidates": item.selected, **written}
     if adapter_stats := adapter.stats():
         entry["adapter_stats"] = adapter_stats
+    if counts.tallied:  # FLAN: the tasks as read and as written, and how far apart
+        entry["task_distribution"] = task_distribution(counts.tallied, final.column("source"))
     if len(item.selection.quotas) > 1:
         entry["group_quotas"] = dict(sorted(item.selection.quotas.items()))
     if stats := adapter.stats():

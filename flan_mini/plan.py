@@ -139,6 +139,14 @@ def _plan_source(loaded, index, config, templates_dir, resolve_hub_sources, prob
                     adapter.columns_of(file, detect_format(file.path))  # worked out once, kept for the build
                 except FlanMiniError as exc:
                     problems.append(loaded.problem((*where, "path"), str(exc)))
+        readable = [f for f in inputs.files if f.display not in skipped and f.path in adapter._columns]
+        try:
+            adapter.prepare(readable)
+        except FlanMiniError as exc:
+            problems.append(loaded.problem((*where, "path"), str(exc)))
+    for warning in getattr(adapter, "mixing_warnings", list)():  # FLAN: caps that would mix FLAN twice, or none
+        key = "task_caps" if config.task_caps is not None else "adapter"
+        notes.append("warning: " + loaded.problem((*where, key), warning))
     if adapter.conversation_field:  # chat data is written as is
         for key in ("templates", "fewshot"):
             if getattr(config, key, None):
@@ -211,5 +219,5 @@ def describe_plan(plan: Plan) -> list[str]:
 
         lines += ["", *describe_benchmarks(recipe.decontaminate)]
     if plan.notes:
-        lines += ["", *(f"note: {n}" for n in plan.notes)]
+        lines += ["", *(n if n.startswith("warning: ") else f"note: {n}" for n in plan.notes)]
     return lines

@@ -61,6 +61,7 @@ class SourceCounts:
     fetch_rejected: Counter = field(default_factory=Counter)  # found by the content check, over rows examined
     reject_examples: list[dict] = field(default_factory=list)
     matched_by_group: Counter = field(default_factory=Counter)  # rows passing the filters and the scan's checks
+    tallied: Counter = field(default_factory=Counter)  # the same rows by the adapter's tally_column (FLAN: task)
     scan_seconds: float = 0.0
     fetch_seconds: float = 0.0
 
@@ -236,6 +237,7 @@ def select_source(
     Raises SourceError on a shortfall (unless the recipe accepts it) or when the share of
     malformed rows passes the recipe's limit.
     """
+    adapter.prepare(files)
     spare = SPARE_SHARE
     while True:
         selection, pool_ran_dry = _select(adapter, files, seed=seed, extra=extra, spare=spare, reporter=reporter)
@@ -245,7 +247,8 @@ def select_source(
         spare *= 4
 
 
-def _scan(adapter, files, seed, capacity_of, task) -> tuple[_Pool, SourceCounts]:
+def _scan(adapter, files, seed, capacity_of, task, count_only=False) -> tuple[_Pool, SourceCounts]:
+    """Offer every usable row to the pool; with `count_only`, only count the rows per group."""
     config = adapter.config
     pool = _Pool(capacity_of)
     counts = SourceCounts()
@@ -270,7 +273,13 @@ def _scan(adapter, files, seed, capacity_of, task) -> tuple[_Pool, SourceCounts]
             usable = batch.filter(ok)
             if usable.num_rows == 0:
                 continue
-            group = pool.group_ids(adapter.group_column(usable), usable.num_rows)
+            if (tally := adapter.tally_column(usable)) is not None:
+                counts.tallied.update(_value_counts(tally))
+            labels = adapter.group_column(usable)
+            if count_only:
+                counts.matched_by_group.update(_value_counts(labels) if labels is not None else {NO_GROUP: usable.num_rows})
+                continue
+            group = pool.group_ids(labels, usable.num_rows)
             for g, c in zip(*np.unique(group, return_counts=True)):
                 counts.matched_by_group[pool.labels[g]] += int(c)
             ordinals = usable.column(ORDINAL).to_numpy()
@@ -278,17 +287,43 @@ def _scan(adapter, files, seed, capacity_of, task) -> tuple[_Pool, SourceCounts]
     return pool, counts
 
 
+def _value_counts(array: pa.Array) -> dict[str, int]:
+    counted = pc.value_counts(array)
+    return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist()))
+
+
+def _weights(adapter, labels: list[str], matched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, most rows) per group: the adapter's (FLAN 2022's mixture, a mixed export's own proportions),
+    or else examples-proportional with caps: each group weighs min(its rows, cap), and gives at most that."""
+    custom = adapter.group_weights(labels, [int(m) for m in matched]) if labels != [NO_GROUP] else None
+    if custom is not None:
+        weights, upper = (np.asarray(x, np.int64) for x in custom)
+    else:
+        caps = [adapter.group_cap(label) if label != NO_GROUP else None for label in labels]
+        weights = upper = np.array([min(m, c) if c is not None else m for m, c in zip(matched, caps)], np.int64)
+    return weights, upper
+
+
 def _select(adapter, files, *, seed, extra, spare, reporter) -> tuple[Selection, bool]:
     config = adapter.config
     target = config.n + extra
+    clock = time.perf_counter()
+    scanned = [f for f in files if not adapter.skip_file(f)]
+    planned: dict[str, int] = {}
+    if adapter.needs_counts():
+        # Count first: each group then keeps only its quota's candidates (a mixed FLAN export has thousands of
+        # tasks, each far below n, which would otherwise all be held whole).
+        with reporter.task(f"count {config.name}", total=parquet_rows(scanned)) as task:
+            _, counted = _scan(adapter, files, seed, None, task, count_only=True)
+        labels = sorted(counted.matched_by_group)
+        weights, upper = _weights(adapter, labels, np.array([counted.matched_by_group[g] for g in labels], np.int64))
+        planned = dict(zip(labels, apportion(target, weights, upper, labels).tolist()))
 
     def capacity_of(label: str) -> int:
         cap = adapter.group_cap(label) if label != NO_GROUP else None
-        base = min(target, cap) if cap is not None else target
+        base = planned.get(label, 0) if planned else (min(target, cap) if cap is not None else target)
         return base + max(SPARE_MIN, math.ceil(base * spare))
 
-    clock = time.perf_counter()
-    scanned = [f for f in files if not adapter.skip_file(f)]
     with reporter.task(f"scan {config.name}", total=parquet_rows(scanned)) as task:
         pool, counts = _scan(adapter, files, seed, capacity_of, task)
     rank, group, file_ids, ordinal = pool.compact()
@@ -297,13 +332,13 @@ def _select(adapter, files, *, seed, extra, spare, reporter) -> tuple[Selection,
     labels = pool.labels
     matched = np.array([counts.matched_by_group[label] for label in labels], np.int64)
     caps = [adapter.group_cap(label) if label != NO_GROUP else None for label in labels]
-    weights = np.array([min(m, c) if c is not None else m for m, c in zip(matched, caps)], np.int64)
+    weights, upper = _weights(adapter, labels, matched)
+    quotas_target = apportion(target, weights, upper, labels)
     starts = np.searchsorted(group, np.arange(len(labels)))
     ends = np.searchsorted(group, np.arange(len(labels)), side="right")
 
     # Fetch each group's quota of candidates in rank order, check their content, and replace the
     # malformed ones with the group's next candidates until the quota is met or candidates run out.
-    quotas_target = apportion(target, weights, weights, labels)
     taken = np.zeros(len(labels), np.int64)  # candidates fetched so far, per group
     valid = np.zeros(len(labels), np.int64)
     parts: list[pa.Table] = []
@@ -340,7 +375,7 @@ def _select(adapter, files, *, seed, extra, spare, reporter) -> tuple[Selection,
     # Left in file order: nothing downstream needs rank order physically, and sorting would copy
     # every chosen row's content (hundreds of MB for FLAN-MINI's largest sources).
     table = pa.concat_tables(parts) if parts else _empty_selection(adapter)
-    quotas = apportion(config.n, weights, valid, labels)
+    quotas = apportion(config.n, weights, np.minimum(valid, upper), labels)
     return Selection(table, {label: int(q) for label, q in zip(labels, quotas)}, counts, shortfall), False
 
 

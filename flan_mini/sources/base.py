@@ -184,6 +184,9 @@ class Adapter:
         return batch
 
     # -- selecting ---------------------------------------------------------------------------------
+    def prepare(self, files: list[InputFile]) -> None:
+        """Look at the files before the scan (e.g. whether a FLAN export is mixed already)."""
+
     def row_filter(self, batch: pa.RecordBatch) -> pa.Array | None:
         """Boolean mask of the rows the recipe's filters keep (None: all)."""
         return None
@@ -194,6 +197,19 @@ class Adapter:
 
     def group_cap(self, group: str) -> int | None:
         """The most rows a group may weigh in the mixture (FLAN's per-task cap)."""
+        return None
+
+    def group_weights(self, groups: list[str], rows: list[int]) -> tuple[list[int], list[int]] | None:
+        """(integer weights, most rows) per group, when they are not min(rows, cap) (e.g. FLAN 2022's mixture)."""
+        return None
+
+    def needs_counts(self) -> bool:
+        """True when group_weights needs every group's row count before the scan keeps candidates (the
+        selection then counts first, so each group keeps only its quota's candidates: bounded memory)."""
+        return False
+
+    def tally_column(self, batch: pa.RecordBatch) -> pa.Array | None:
+        """A per-row value whose distribution over the scanned rows is reported (e.g. FLAN's task)."""
         return None
 
     # -- output ------------------------------------------------------------------------------------

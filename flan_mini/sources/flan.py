@@ -29,14 +29,12 @@ from ..errors import SourceError
 from . import formats
 from .base import Adapter, SourceConfig, all_of
 from .files import InputFile
+from .flan_mix import FLAN2022_TASK_CAPS, MIXED, WEIGHT_SCALE, flan2022_weights, layout_kind
 
 TASK_SOURCES = ("Flan2021", "P3", "NIv2", "CoT", "Dialog")
 TEMPLATE_TYPES = ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt")
 TaskSource = Literal["Flan2021", "P3", "NIv2", "CoT", "Dialog"]
 TemplateType = Literal["zs_opt", "zs_noopt", "fs_opt", "fs_noopt"]
-
-# FLAN 2022's per-task example caps (flan/v2/mixtures.py, DEFAULT_MIXTURE_MAX_EXAMPLES).
-FLAN2022_TASK_CAPS = {"Flan2021": 30_000, "P3": 20_000, "NIv2": 5_000, "CoT": 100_000, "Dialog": 200_000}
 
 # Submix tokens used in export file names -> task_source.
 _SUBMIX = {"flan2021": "Flan2021", "flan": "Flan2021", "t0": "P3", "niv2": "NIv2", "cot": "CoT", "dialog": "Dialog"}
@@ -67,10 +65,20 @@ class FlanConfig(SourceConfig):
     task_caps: Literal["flan2022"] | PositiveInt | dict[TaskSource, PositiveInt] | None = Field(
         None,
         description=(
-            "Examples-proportional mixing with a per-task cap, as FLAN 2022 mixes tasks: each task weighs "
-            "min(its rows, cap). `flan2022` uses FLAN's defaults per submix (Flan2021 30000, P3 20000, NIv2 5000, "
-            "CoT 100000, Dialog 200000); a number caps every task; a mapping caps per submix. Default: no caps "
-            "(uniform over rows)."
+            "For a full-collection export (Open-Orca/FLAN, SirNeural/flan_v2): examples-proportional mixing with "
+            "a per-task cap. `flan2022` is FLAN 2022's whole definition: its caps per submix (Flan2021 30000, P3 "
+            "20000, NIv2 5000, CoT 100000, Dialog 200000), the template types of each submix weighed equally, "
+            "input inversions at 0.3, the submixes at 0.40/0.32/0.20/0.05/0.03; a number caps every task, a "
+            "mapping caps per submix (tasks weigh min(rows, cap), nothing else). Not applied to an export that "
+            "is FLAN's mixture already (validate warns). Default: no caps (uniform over rows)."
+        ),
+    )
+    already_mixed: bool | None = Field(
+        None,
+        description=(
+            "Whether the files are FLAN's mixture already (DataProvenanceInitiative *_submix_original, "
+            "chiayewken/flan-v2): draws then keep its task distribution and task_caps do not apply. "
+            "Default: from the layout (true for those exports, false for Open-Orca/FLAN and SirNeural/flan_v2)."
         ),
     )
 
@@ -120,6 +128,9 @@ class FlanAdapter(Adapter):
     def __init__(self, config: FlanConfig, base_dir: Path | None = None):
         super().__init__(config, base_dir)
         self._task_source_of: dict[str, str] = {}  # task name -> its submix, for the caps
+        self._kinds: dict[str, str | None] = {}  # file path -> MIXED / FULL / None, from its columns and name
+        self.mixed: bool | None = config.already_mixed
+        self.layout: str | None = None  # MIXED / FULL as the files show it (set by prepare)
 
     def column_map(self, file: InputFile, fmt: str) -> dict[str, str | None]:
         if fmt == "json":
@@ -128,6 +139,7 @@ class FlanAdapter(Adapter):
         mapping = {field: next((c for c in names if c in present), None) for field, names in _ALIASES.items()}
         if mapping["inputs"] is None and "source" in present and mapping["targets"] is not None:
             mapping["inputs"] = "source"  # chiayewken/flan-v2 calls the templated input `source`
+        self._kinds[file.path] = layout_kind(present, file.display)
         missing = [field for field in ("inputs", "targets", "task_name") if mapping[field] is None]
         if missing:
             expected = "; ".join(f"{f}: one of {', '.join(_ALIASES[f])}" for f in missing)
@@ -143,11 +155,58 @@ class FlanAdapter(Adapter):
         return bool(self.config.template_types and template_type and template_type not in self.config.template_types)
 
     def scan_fields(self) -> tuple[str, ...]:
-        config = self.config
-        needed = [field for field in ("task_source", "template_type") if self._needs(field)]
-        if config.include_tasks or config.exclude_tasks or config.task_caps is not None:
-            needed.append("task_name")
-        return tuple(needed)
+        # task_name always: the input's task distribution is reported next to the output's.
+        return (*(field for field in ("task_source", "template_type") if self._needs(field)), "task_name")
+
+    # -- mixing: a mixed export keeps its distribution; caps apply to the full collection only ---------
+    def prepare(self, files: list[InputFile]) -> None:
+        """Work out, before the scan, whether the files are FLAN's mixture already (see flan_mix.py)."""
+        if self.config.already_mixed is not None:
+            return
+        kinds = set()
+        for file in files:
+            if not self.skip_file(file):
+                self.columns_of(file, formats.detect_format(file.path))
+                kinds.add(self._kinds.get(file.path))
+        if len(kinds - {None}) > 1:
+            raise SourceError(
+                f"source {self.config.name!r}: mixes files of an already-mixed FLAN export with files of the full "
+                "collection; make them two sources, or say which with already_mixed: true / false"
+            )
+        self.mixed = kinds == {MIXED}
+        self.layout = next(iter(kinds - {None}), None)
+
+    def mixing(self) -> str | None:
+        """How rows are drawn: 'stratified' (a mixed export: proportional to each task's rows), 'flan2022'
+        (FLAN 2022's mixture over a full collection), 'capped' (tasks weigh min(rows, cap)), None (uniform)."""
+        if self.mixed:
+            return "stratified"
+        if self.config.task_caps == "flan2022":
+            return "flan2022"
+        return "capped" if self.config.task_caps is not None else None
+
+    def mixing_warnings(self) -> list[str]:
+        """What validate warns about the caps, given the layout (of the files, or else of the path's name)."""
+        layout = self.layout or layout_kind(None, self.config.path)
+        mixed = self.config.already_mixed if self.config.already_mixed is not None else (layout == MIXED if layout else None)
+        if mixed and self.config.task_caps is not None:
+            return [
+                "task_caps are not applied: this export is FLAN's mixture already (FLAN's per-task caps and "
+                "template-type weights made it), so rows are drawn uniformly, keeping its task distribution. "
+                "Remove task_caps, or set already_mixed: false if these files are the full collection"
+            ]
+        if mixed is False and self.config.task_caps is None:
+            return [
+                "this is the full FLAN collection and no task_caps are set: rows are drawn uniformly, so the "
+                "largest tasks dominate; `task_caps: flan2022` mixes it as FLAN 2022 does"
+            ]
+        return []
+
+    def _needs(self, field: str) -> bool:
+        mixing = self.mixing()
+        if field == "task_source":
+            return bool(self.config.task_sources) or mixing == "flan2022" or (mixing == "capped" and isinstance(self.config.task_caps, dict))
+        return bool(self.config.template_types) or mixing == "flan2022"
 
     def normalise(self, batch: pa.RecordBatch, file: InputFile) -> pa.RecordBatch:
         name_source, name_type = submix_from_name(file.display)
@@ -169,11 +228,6 @@ class FlanAdapter(Adapter):
             batch = batch.set_column(index, field, column)
         return batch
 
-    def _needs(self, field: str) -> bool:
-        if field == "task_source":
-            return bool(self.config.task_sources) or isinstance(self.config.task_caps, (str, dict))
-        return bool(self.config.template_types)
-
     def row_filter(self, batch: pa.RecordBatch) -> pa.Array | None:
         config = self.config
         masks = []
@@ -193,23 +247,46 @@ class FlanAdapter(Adapter):
         return all_of(masks)
 
     def group_column(self, batch: pa.RecordBatch) -> pa.Array | None:
-        if self.config.task_caps is None:
+        mixing = self.mixing()
+        if mixing is None:
             return None
         names = batch.column("task_name")
         if self._needs("task_source"):  # caps per submix: remember each task's submix
             pairs = pa.Table.from_arrays([names, batch.column("task_source")], ["n", "s"]).group_by(["n", "s"]).aggregate([])
             for name, source in zip(pairs.column("n").to_pylist(), pairs.column("s").to_pylist()):
                 self._task_source_of.setdefault(name, source)
+        if mixing == "flan2022":  # FLAN mixes each template type separately: one group per (type, task)
+            return pc.binary_join_element_wise(batch.column("template_type"), names, "|")
         return names
+
+    def needs_counts(self) -> bool:
+        return self.mixing() in ("stratified", "flan2022")
+
+    def tally_column(self, batch: pa.RecordBatch) -> pa.Array | None:
+        return batch.column("task_name")
+
+    def _task_of(self, group: str) -> str:
+        return group.split("|", 1)[1] if self.mixing() == "flan2022" else group
 
     def group_cap(self, group: str) -> int | None:
         caps = self.config.task_caps
-        if caps is None:
+        if caps is None or self.mixed:
             return None
         if isinstance(caps, int):
             return caps
         table = FLAN2022_TASK_CAPS if caps == "flan2022" else caps
-        return table.get(self._task_source_of.get(group))
+        return table.get(self._task_source_of.get(self._task_of(group)))
+
+    def group_weights(self, groups: list[str], rows: list[int]) -> tuple[list[int], list[int]] | None:
+        mixing = self.mixing()
+        if mixing == "stratified":  # each task's share of the export, exactly: uniform over rows, no sampling noise
+            return list(rows), list(rows)
+        if mixing != "flan2022":
+            return None
+        keys = [(self._task_source_of.get(self._task_of(g), ""), g.split("|", 1)[0], self._task_of(g)) for g in groups]
+        weights = flan2022_weights(keys, rows, FLAN2022_TASK_CAPS)
+        upper = [min(n, FLAN2022_TASK_CAPS.get(s, n)) for (s, _, _), n in zip(keys, rows)]
+        return [round(w * WEIGHT_SCALE) for w in weights], upper
 
     def source_column(self, table: pa.Table) -> pa.Array:
         return table.column("task_name")
@@ -224,6 +301,8 @@ class FlanAdapter(Adapter):
                 "include_tasks": config.include_tasks,
                 "exclude_tasks": config.exclude_tasks,
                 "task_caps": FLAN2022_TASK_CAPS if config.task_caps == "flan2022" else config.task_caps,
+                "already_mixed": config.already_mixed if config.already_mixed is not None else self.mixed,
+                "mixing": self.mixing() if self.mixed is not None or config.already_mixed is not None else None,
             }.items()
             if value is not None
         }
