@@ -29,7 +29,7 @@ ZERO_SHOT, FEW_SHOT = "zs", "fs"
 # A few-shot row draws this many exemplars beyond those it asks for, to replace ones too long for the budget.
 SPARE_EXEMPLARS = 4
 # Rounds of promoting the next rows to few-shot in place of rows whose exemplars cannot fit.
-PROMOTION_ROUNDS = 4
+PROMOTION_ROUNDS = 6
 DEFAULT_TASK = None
 
 
@@ -117,10 +117,6 @@ class RenderedRows:
     exemplars: dict[int, list[int]]  # rendered row -> the table rows used as its exemplars, in order (few-shot rows)
 
 
-def _uniform(values: np.ndarray) -> np.ndarray:
-    """uint64 -> floats uniform in [0, 1) (53 bits)."""
-    return (values >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
 
 def _choose(keys: np.ndarray, seed: int, source: str, purpose: str, counts: np.ndarray) -> np.ndarray:
     """Per row, an index in [0, count): a seeded function of the row's key."""
@@ -171,7 +167,9 @@ def render_rows(
         shots = np.array(spec.shots or [3], np.int64)
         wanted_shots = shots[_choose(row_keys_, seed, source, "shots", np.full(len(rows), len(shots)))]
         if fewshot is not None:
-            fs = _uniform(ranks(row_keys_, salt(seed, source, "fewshot"))) < fewshot.share
+            # Exactly round(share x rows) rows, those of smallest seeded rank: the share holds at any size.
+            fs_order = np.argsort(ranks(row_keys_, salt(seed, source, "fewshot")), kind="stable")
+            fs[fs_order[: int(np.floor(fewshot.share * len(rows) + 0.5))]] = True
         if force is not None:
             fs[:] = force == FEW_SHOT
         if style == "inline":
@@ -185,8 +183,11 @@ def render_rows(
     waiting = np.zeros(0, np.int64)
     if fewshot is not None and force is None and len(fs_positions):
         eligible = ~fs & np.array([bool(p) for p in patterns_of] if style == "inline" else [True] * len(task_list))[row_task]
-        fs_rank = ranks(row_keys_, salt(seed, source, "fewshot"))
-        waiting = np.flatnonzero(eligible)[np.argsort(fs_rank[eligible], kind="stable")]
+        waiting = fs_order[eligible[fs_order]]  # the next rows in the draw's order
+    draw_order = np.empty(len(rows), np.int64)
+    if len(waiting):
+        draw_order[fs_order] = np.arange(len(rows))
+    need = len(fs_positions)
     layouts, kept, tried = [], [], 0
     for _ in range(PROMOTION_ROUNDS):
         drawn = draw_exemplars(table, spec, keys, rows[fs_positions], wanted_shots[fs_positions], seed, source, spare=SPARE_EXEMPLARS)
@@ -196,13 +197,20 @@ def render_rows(
             owner = patterns_of[task][p_choice[position]] if style == "inline" else templates_of[task][t_choice[position]]
             batch.append(Layout(position, int(rows[position]), owner, exemplars, int(wanted_shots[position])))
         fitted = assemble(table, batch, spec.measure, budget)
+        success = len(fitted) / max(len(batch), 1)
+        if len(fitted) > need - len(kept):  # a promotion round tries extra rows: keep the first in draw order
+            fitted = sorted(fitted, key=lambda layout: draw_order[layout.position])[: need - len(kept)]
+            last = draw_order[fitted[-1].position]
+            batch = [layout for layout in batch if draw_order[layout.position] <= last]
         layouts += batch
         kept += fitted
-        short = len(batch) - len(fitted)
-        if not short or tried >= len(waiting):
+        missing = need - len(kept)
+        if missing <= 0 or tried >= len(waiting):
             break
-        fs_positions = np.sort(waiting[tried:tried + short])
-        tried += short
+        # Try as many rows as the last round's success rate says will fill the gap.
+        count = min(int(np.ceil(missing / max(success, 0.05))), len(waiting) - tried)
+        fs_positions = np.sort(waiting[tried:tried + count])
+        tried += count
     is_fs = np.zeros(len(rows), bool)
     is_fs[[layout.position for layout in kept]] = True
 
@@ -256,7 +264,7 @@ def render_rows(
         "few_shot": len(kept),
         # drawn few-shot but rendered zero-shot: no exemplar available, or none fit the budget
         "few_shot_without_exemplars": len(layouts) - len(kept),
-        "few_shot_promoted": max(0, len(layouts) - int(fs.sum())),  # rows that took their places
+        "few_shot_promoted": len(kept) - len([layout for layout in kept if fs[layout.position]]),  # rows that took their places
         "exemplars_dropped": sum(max(0, layout.wanted - len(layout.kept)) for layout in layouts),
     }
     if fewshot is not None and force is None:

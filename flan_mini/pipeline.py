@@ -356,6 +356,7 @@ def source_entry(item: SourceBuild, input_digests: dict) -> dict:
         # How rendering went over all candidates, with the zero-/few-shot and task counts of the rows written.
         types = entry["template_types"]
         written = {"zero_shot": types.get("zs", 0), "few_shot": types.get("fs", 0)}
+        written["few_shot_share_written"] = round(written["few_shot"] / max(final.num_rows, 1), 6)
         if "tasks" in item.render_stats:
             written["tasks"] = _value_counts(final.column(TASK))
         entry["render"] = {**item.render_stats, "candidates": item.selected, **written}

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from flan_mini import compose
 from flan_mini.compose import RenderSpec, render_rows
 from flan_mini.errors import TemplateError
 from flan_mini.keys import row_keys
@@ -132,7 +133,7 @@ def test_share_of_few_shot_rows(tmp_path):
     keys = keys_of(table)
     rendered = render_rows(table, toy_spec(tmp_path, share=0.3, shots=1), keys, 0, "toy")
     share = rendered.template_type.to_pylist().count("fs") / table.num_rows
-    assert 0.26 < share < 0.34  # binomial, 2000 draws: ~4 standard deviations
+    assert share == 0.3 and rendered.stats["few_shot_share"] == {"requested": 0.3, "realised": 0.3}  # exactly 600 rows
     none = render_rows(table, toy_spec(tmp_path, share=0.0), keys, 0, "toy")
     assert set(none.template_type.to_pylist()) == {"zs"} and set(none.num_shots.to_pylist()) == {0}
     # Zero-shot rows use their task's templates only.
@@ -161,6 +162,31 @@ def test_budget_prunes_exemplars_and_falls_back_to_zero_shot(tmp_path):
     assert stats["few_shot"] == fs and stats["zero_shot"] == zs and zs >= 8  # the long queries cannot fit any
     assert stats["few_shot_without_exemplars"] == zs and stats["exemplars_dropped"] > 0
     assert stats["length_unit"] == "chars"
+
+
+def test_exemplars_too_long_are_redrawn_and_rows_that_cannot_fit_are_replaced(tmp_path, monkeypatch):
+    table = toy_table(400)
+    questions = table.column("question").to_pylist()
+    # A third of the rows are too long to be an exemplar under the budget; every 40th too long even alone.
+    padded = [q + "x" * (200 if i % 40 == 0 else 30 if i % 3 == 0 else 0) for i, q in enumerate(questions)]
+    table = table.set_column(0, "question", pa.array(padded))
+    spec = toy_spec(tmp_path, share=0.5, shots=2, style="inline", max_length=60)
+    rendered = render_rows(table, spec, keys_of(table), 5, "toy")
+    kinds = rendered.template_type.to_pylist()
+    stats = rendered.stats
+    assert kinds.count("fs") == 200 and stats["few_shot_share"]["realised"] == 0.5  # the share holds
+    # Rows that could not fit were replaced (some replacements could not fit either, and were replaced in turn).
+    assert 1 <= stats["few_shot_promoted"] <= stats["few_shot_without_exemplars"]
+    for row, (turns, kind) in enumerate(zip(rendered.conversations.to_pylist(), kinds)):
+        if kind == "fs":
+            assert len(turns[0]["value"]) + len(turns[1]["value"]) <= 60
+            assert rendered.num_shots.to_pylist()[row] == len(rendered.exemplars[row]) <= 2
+        else:
+            assert row not in rendered.exemplars
+    # The spare draws replace exemplars too long for the budget: without them, more rows lose exemplars.
+    monkeypatch.setattr(compose, "SPARE_EXEMPLARS", 0)
+    without = render_rows(table, spec, keys_of(table), 5, "toy").stats
+    assert without["exemplars_dropped"] > stats["exemplars_dropped"] + 50
 
 
 def test_turns_replay_the_rows_own_template(tmp_path):
