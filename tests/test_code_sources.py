@@ -88,7 +88,7 @@ def test_code_contests_fields_enums_nulls_and_defaults(tmp_path):
     atcoder = rows["p02547 AtCoder Beginner Contest - Doublet"]
     # AtCoder: source 5, difficulty 0 (unknown), cf_* at their defaults (0 / [] mean "none").
     assert (atcoder["platform"], atcoder["difficulty"], atcoder["rating"], atcoder["tags"]) == ("AtCoder", None, None, None)
-    assert atcoder["memory_limit"] == "1073.74 megabytes"
+    assert atcoder["memory_limit"] == "1024 megabytes"  # 1,073,741,824 bytes: AtCoder's 1024 MB
     assert "5_E. Unsolved Mystery" not in rows  # empty solution list: no rows
     assert rows["4_A. Old Printer"]["language"] == "Python 2" and rows["4_A. Old Printer"]["language_tag"] == "python"
     assert all(not r["description"].endswith("\n") for r in rows.values())  # statements trimmed

@@ -232,7 +232,7 @@ def _problem_fields(records: pa.Table, fields: dict) -> dict[str, pa.Array]:
         out["time_limit"] = pa.array([_seconds(v) for v in values], pa.string())
     if "memory_limit" in fields:
         values = records.column("memory_limit_bytes").to_pylist() if "memory_limit_bytes" in names else [None] * n
-        out["memory_limit"] = pa.array([f"{v / 1e6:g} megabytes" if v else None for v in values], pa.string())
+        out["memory_limit"] = pa.array([_megabytes(v) if v else None for v in values], pa.string())
     if "example_input" in fields or "example_output" in fields:
         tests = records.column("public_tests").to_pylist() if "public_tests" in names else [None] * n
         for field, key in (("example_input", "input"), ("example_output", "output")):
@@ -249,3 +249,8 @@ def _seconds(limit: dict | None) -> str | None:
     if total <= 0:
         return None
     return f"{total:g} second{'' if total == 1 else 's'}"
+
+
+def _megabytes(value: int) -> str:
+    """Codeforces states 256 MB as 256,000,000 bytes, AtCoder 1024 MB as 1,073,741,824: '256 megabytes', '1024 megabytes'."""
+    return f"{value // 2**20} megabytes" if value % 2**20 == 0 else f"{value / 1e6:g} megabytes"
