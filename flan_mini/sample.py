@@ -8,10 +8,13 @@ How a source's rows are chosen, with memory bounded whatever the source size:
    files are listed or read, nor on batch sizes. Per group, the scan keeps only the current k
    smallest (rank, file, row): about 24 bytes a candidate.
    Example: ranks 7, 3, 9, 1 arrive; with k=2 the scan keeps {1, 3}, in any arrival order.
-2. Quotas. Without caps there is one group and its quota is n. With FLAN-style per-task caps
+2. Quotas. Without groups there is one group and its quota is n. With FLAN-style per-task caps
    each task weighs min(its rows, cap), and quotas are proportional to the weights, apportioned
    to exact integers by largest remainder (ties by task name). Example: n=10, weights 5 and 15
-   -> shares 2.5 and 7.5 -> 3 and 7.
+   -> shares 2.5 and 7.5 -> 3 and 7. An adapter may give its own weights (`group_weights`: FLAN
+   2022's mixture, or a mixed FLAN export's own task sizes); when they need every group's size,
+   a first pass counts the rows per group, so the scan then keeps only each group's quota (plus
+   spares) of candidates.
 3. Fetch and check. The chosen rows are read again, all fields, and only those rows (Parquet row
    groups without a chosen row are skipped). A row whose prompt or answer is missing or blank is
    rejected (and counted). Its place goes to the group's next candidate in rank order. Content is
@@ -37,13 +40,13 @@ import xxhash
 from .errors import SourceError
 from .keys import mix64, row_keys, salt
 from .progress import QUIET, Reporter
+from .quotas import NO_GROUP, apportion, group_weights
 from .rejects import check_reject_rate, malformed, record_rejects, reject_reasons
 from .sources.base import Adapter
 from .sources.files import InputFile
 from .sources.formats import ORDINAL, REJECT, parquet_rows
 
 KEY, RANK, GROUP = "_key", "_rank", "_group"
-NO_GROUP = ""
 # Candidates kept beyond each group's quota, to replace rows the fetch finds malformed.
 SPARE_SHARE, SPARE_MIN = 0.10, 32
 
@@ -192,40 +195,6 @@ class _Pool:
         return rank, group, file, ordinal
 
 
-def apportion(total: int, weights, upper, labels: list[str]) -> np.ndarray:
-    """Split `total` into integers proportional to `weights`, none above `upper` (water-filling).
-
-    Largest remainder with exact integer arithmetic; ties go to the smaller label, so the result
-    depends only on the groups and their weights. Examples:
-    apportion(10, [5, 15], [99, 99], ['a', 'b']) -> [3, 7]  (shares 2.5 / 7.5, the .5 tie goes to 'a');
-    apportion(10, [5, 15], [99, 4], ['a', 'b'])  -> [6, 4]  ('b' is clamped at 4, 'a' takes the rest).
-    """
-    weights = np.asarray(weights, dtype=np.int64)
-    upper = np.asarray(upper, dtype=np.int64)
-    alloc = np.zeros(len(weights), np.int64)
-    active = (weights > 0) & (upper > 0)
-    label_rank = {label: i for i, label in enumerate(sorted(labels))}
-    while True:
-        remaining = int(total - alloc.sum())
-        idx = np.flatnonzero(active)
-        if remaining <= 0 or not len(idx):
-            return alloc
-        w = [int(x) for x in weights[idx]]
-        total_w = sum(w)
-        shares = [remaining * x // total_w for x in w]
-        remainders = [remaining * x % total_w for x in w]
-        for j in sorted(range(len(idx)), key=lambda j: (-remainders[j], label_rank[labels[idx[j]]]))[: remaining - sum(shares)]:
-            shares[j] += 1
-        proposed = alloc[idx] + np.array(shares, np.int64)
-        over = proposed > upper[idx]
-        if not over.any():
-            alloc[idx] = proposed
-            return alloc
-        # Clamp the groups that overflow, and share what they could not take among the others.
-        alloc[idx[over]] = upper[idx[over]]
-        active[idx[over]] = False
-
-
 # ------------------------------------------------------------------------------------------- select
 
 
@@ -292,18 +261,6 @@ def _value_counts(array: pa.Array) -> dict[str, int]:
     return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist()))
 
 
-def _weights(adapter, labels: list[str], matched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(weight, most rows) per group: the adapter's (FLAN 2022's mixture, a mixed export's own proportions),
-    or else examples-proportional with caps: each group weighs min(its rows, cap), and gives at most that."""
-    custom = adapter.group_weights(labels, [int(m) for m in matched]) if labels != [NO_GROUP] else None
-    if custom is not None:
-        weights, upper = (np.asarray(x, np.int64) for x in custom)
-    else:
-        caps = [adapter.group_cap(label) if label != NO_GROUP else None for label in labels]
-        weights = upper = np.array([min(m, c) if c is not None else m for m, c in zip(matched, caps)], np.int64)
-    return weights, upper
-
-
 def _select(adapter, files, *, seed, extra, spare, reporter) -> tuple[Selection, bool]:
     config = adapter.config
     target = config.n + extra
@@ -316,7 +273,7 @@ def _select(adapter, files, *, seed, extra, spare, reporter) -> tuple[Selection,
         with reporter.task(f"count {config.name}", total=parquet_rows(scanned)) as task:
             _, counted = _scan(adapter, files, seed, None, task, count_only=True)
         labels = sorted(counted.matched_by_group)
-        weights, upper = _weights(adapter, labels, np.array([counted.matched_by_group[g] for g in labels], np.int64))
+        weights, upper = group_weights(adapter, labels, np.array([counted.matched_by_group[g] for g in labels], np.int64))
         planned = dict(zip(labels, apportion(target, weights, upper, labels).tolist()))
 
     def capacity_of(label: str) -> int:
@@ -332,7 +289,7 @@ def _select(adapter, files, *, seed, extra, spare, reporter) -> tuple[Selection,
     labels = pool.labels
     matched = np.array([counts.matched_by_group[label] for label in labels], np.int64)
     caps = [adapter.group_cap(label) if label != NO_GROUP else None for label in labels]
-    weights, upper = _weights(adapter, labels, matched)
+    weights, upper = group_weights(adapter, labels, matched)
     quotas_target = apportion(target, weights, upper, labels)
     starts = np.searchsorted(group, np.arange(len(labels)))
     ends = np.searchsorted(group, np.arange(len(labels)), side="right")

@@ -11,6 +11,10 @@ All layouts carry the already-templated `inputs` / `targets` plus metadata, unde
 
 Where a layout has no task_source / template_type column, the file or folder name says it
 (`flan_zsopt_data`, `cot_fs_opt_train.jsonl.gz`). Variants are normalised here and nowhere else.
+
+DPI and chiayewken exports are FLAN's mixture already; Open-Orca and SirNeural hold the full generation.
+How each is drawn (a mixed export keeps its task distribution; caps and FLAN 2022's weights apply to the
+full collection only) is worked out here from flan_mix.py's definitions.
 """
 
 from __future__ import annotations
