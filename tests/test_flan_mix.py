@@ -114,11 +114,14 @@ def test_validate_warns_about_caps_on_a_mixed_export(tmp_path):
         "  - {name: mixed, adapter: flan, path: dpi, n: 5, task_caps: flan2022}\n"
         "  - {name: full, adapter: flan, path: orca, n: 5, task_caps: flan2022}\n"
         "  - {name: ok, adapter: flan, path: dpi, n: 5}\n"
+        "  - {name: uncapped, adapter: flan, path: orca, n: 5}\n"
+        "  - {name: forced, adapter: flan, path: dpi, n: 5, task_caps: 10, already_mixed: false}\n"
     )
     result = run_cli("validate", recipe)
     assert result.exit_code == 0
     warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 1 and "r.yaml:3  sources[0].task_caps: task_caps are not applied" in warnings[0]
+    assert len(warnings) == 2 and "r.yaml:3  sources[0].task_caps: task_caps are not applied" in warnings[0]
+    assert "r.yaml:6  sources[3].adapter: this is the full FLAN collection and no task_caps are set" in warnings[1]
     # The paper recipe reads the DPI exports and asks for no caps.
     paper = run_cli("validate", PAPER_RECIPE)
     assert paper.exit_code == 0 and "warning:" not in paper.output
