@@ -56,3 +56,10 @@ def test_no_code_to_docstring_prompt_asks_for_one_sentence():
     assert len(texts) >= 10
     for text in texts:
         assert not re.search(r"one[- ]line|one sentence|in a sentence", text, re.I), text
+
+
+def test_alpaca_labelled_code_starts_on_its_own_line():
+    code = "function add(a, b) {\n  return a - b;\n}"
+    for template_id, label in (("labelled_input", "Input:"), ("instruction_context", "Context:")):
+        assert prompt("alpaca", template_id, instruction="Fix the bug.", input=code).endswith(f"{label}\n{code}")
+        assert prompt("alpaca", template_id, instruction="Sort the list.", input="3, 1, 2").endswith(f"{label} 3, 1, 2")
