@@ -30,6 +30,7 @@ class TinyBase(_Section):
     num_layers: int = Field(2, ge=1, le=8, description="Decoder layers")
     num_heads: int = Field(4, ge=1, le=32, description="Attention heads (must divide hidden_size)")
     seed: int = Field(0, ge=0, description="Seed for the random weights")
+    init_std: float = Field(0.1, gt=0.0, le=1.0, description="Standard deviation of the random weights")
 
     @model_validator(mode="after")
     def _heads_divide(self):

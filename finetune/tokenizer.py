@@ -80,6 +80,11 @@ class TrainingTokenizer:
         return self.spm.eos_id if self.spm else self.hf.eos_token_id
 
     @property
+    def vocab_size(self) -> int:
+        """How many ids encoding can produce (the model must embed at least this many)."""
+        return self.spm.processor.get_piece_size() if self.spm else len(self.hf)
+
+    @property
     def pad_id(self) -> int:
         return self.hf.pad_token_id
 

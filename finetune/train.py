@@ -151,7 +151,7 @@ def run(
 def _check_vocabulary(model, tokenizer) -> None:
     """Every id the tokenizer can produce must have an embedding row (a tokenizer named apart from the base)."""
     rows = model.get_input_embeddings().num_embeddings
-    size = tokenizer.settings.get("vocab_size") or len(tokenizer.hf)
+    size = tokenizer.vocab_size
     if size > rows:
         raise FlanMiniError(
             f"tokenizer {tokenizer.source} has {size:,} tokens but the base model embeds only {rows:,}; "
@@ -205,7 +205,10 @@ def _ensure_tiny(config: FinetuneConfig, base_dir: Path, base: Location, fmt: Co
                     yield fmt.render(row.turns, row.system)[0].replace(fmt.sep2, "\n")
 
     dataset_id = info.manifest_sha256 or info.source
-    if ensure_tiny_base(base.path, config.base_model.init_tiny, texts(), dataset_id):
+    vocab_size = None
+    if config.base_model.tokenizer is not None:  # e.g. LLaMA's: the tiny model embeds its vocabulary
+        vocab_size = load_training_tokenizer(config.base_model, base_dir).vocab_size
+    if ensure_tiny_base(base.path, config.base_model.init_tiny, texts(), dataset_id, vocab_size):
         log(f"built a tiny random base model at {base.path}")
 
 

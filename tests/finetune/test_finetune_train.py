@@ -52,7 +52,7 @@ def test_outputs_form_a_complete_adapter_folder(tiny_run, built):
     assert sum(outcomes.values()) == 120 and outcomes.get("truncated_at_turn", 0) > 0  # reported, not hidden
     card = (out / "README.md").read_text()
     for fact in (manifest_sha, "vicuna_v1.1", VICUNA_V1_1.sha256(), str(tiny_run.tmp / "base"), '"r": 8',
-                 '"alpha": 16.0', '"learning_rate": 0.005', '"max_length": 64', "truncated_at_turn",
+                 '"alpha": 16.0', '"learning_rate": 0.02', '"max_length": 64', "truncated_at_turn",
                  "library_name: peft"):
         assert fact in card, fact
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_run.tmp / "base")
