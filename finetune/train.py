@@ -351,9 +351,6 @@ def _finalise(model, tokenizer, fmt, config, config_path, out: Path, summary: di
     summary["adapter_values"] = verify_adapter(partial, summary["parameters"]["trainable"])
     fmt.save(partial)
     tokenizer.save(partial, fmt.chat_template())
-    # The base's config.json beside the adapter lets `transformers.pipeline(model=ADAPTER_DIR)` take the
-    # tokenizer (and its chat template) from this folder; the weights still come from the base.
-    model.get_base_model().config.save_pretrained(partial)
     resolved = {"config_file": str(config_path.resolve()), **config.model_dump(mode="json")}
     (partial / CONFIG_FILE).write_text(json.dumps(resolved, indent=2) + "\n", encoding="utf-8")
     (partial / "README.md").write_text(adapter_card(config, fmt, summary), encoding="utf-8")
