@@ -121,7 +121,13 @@ def local_folder(location: Location, revision: str | None) -> Path:
         return location.path
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(location.hub_id, revision=revision, allow_patterns=_TOKENIZER_FILES))
+    try:
+        return Path(snapshot_download(location.hub_id, revision=revision, allow_patterns=_TOKENIZER_FILES))
+    except Exception as exc:  # offline, unknown repo, gated repo: all end here with the Hub's own words
+        raise FlanMiniError(
+            f"tokenizer {location.hub_id}: cannot fetch its files from the Hub ({type(exc).__name__}: {exc}); "
+            f"give a local folder (paths in --set are relative to the config file)"
+        ) from None
 
 
 def choose_mode(folder: Path, requested: str) -> str:

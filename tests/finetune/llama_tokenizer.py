@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SDIST = "llama-cpp-python==0.3.36"  # pinned: the vocabulary and reference cases are those of this release
+PACKAGE = "llama-cpp-python"
+SDIST = f"{PACKAGE}==0.3.36"  # pinned: the vocabulary and reference cases are those of this release
 MEMBER = "vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
 # sha256 of the rebuilt tokenizer.model: the same bytes on every machine.
 EXPECTED_SHA256 = "0e75d3708a3abef049c6309308cb8683039a8cc80ed32ea329825f298a0b2658"
@@ -81,7 +82,9 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", SDIST, "-d", tmp],
+            # --no-binary for this package only: its build requirements (needed to read its metadata) come as
+            # wheels; `:all:` would build them from source too (5.5 min instead of 42 s without a pip cache).
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", PACKAGE, SDIST, "-d", tmp],
             check=True,
         )
         (sdist,) = Path(tmp).glob("*.tar.gz")
