@@ -180,3 +180,14 @@ def test_every_shipped_config_reads_what_a_shipped_recipe_writes():
         dataset = Location(config.dataset.path, path.parent)
         assert dataset.is_local and dataset.path in written, (path.name, dataset.path, sorted(map(str, written)))
     assert written[Location(load_config(FLACUNA, require_dataset=False).dataset.path, FLACUNA.parent).path] == "flan_mini.yaml"
+
+
+def test_a_missing_tokenizer_folder_and_an_unknown_mode_are_reported(tmp_path):
+    path = write(tmp_path, VALID.replace("  init_tiny: {}\n", "  init_tiny: {}\n  tokenizer: ./tok\n  tokenizer_mode: legacy\n"))
+    with pytest.raises(RecipeError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert "base_model.tokenizer_mode: Input should be 'auto', 'spm' or 'fast'" in text
+    path = write(tmp_path, VALID.replace("  init_tiny: {}\n", "  init_tiny: {}\n  tokenizer: ./tok\n"))
+    with pytest.raises(RecipeError, match=r"run\.yaml:4  base_model\.tokenizer: no folder at .*tok"):
+        load_config(path)

@@ -201,3 +201,51 @@ def test_inspect_writes_legacy_ids_and_labels_without_loading_weights(tmp_path, 
     # The printout marks the trained spans in the text and in the tokens.
     assert "ASSISTANT:\u27e6 Lima.</s>\u27e7" in result.output
     assert "</s>(2)\u27e7 \u2581US(3148) ER(1001) :(29901)" in result.output
+
+
+def test_a_run_on_llama_tokens_records_them_and_generates_with_them(tmp_path, llama_model_only, legacy_llama):
+    """A tiny LLaMA-vocabulary base trained two steps on legacy ids; the adapter carries tokenizer.model and the
+    mode, and `flan-mini generate` prompts with the training prefix."""
+    from finetune.generate import generate, load_adapter
+    from finetune.train import run
+
+    from .conftest import tiny_overrides
+
+    built = write_built_folder(tmp_path / "data", convs=[SINGLE, MULTI, CODE, NON_LATIN] * 2)
+    result = run(TINY_CONFIG, tiny_overrides(tmp_path, built, **{
+        "base_model.tokenizer": str(llama_model_only), "training.max_steps": 2, "training.max_length": 256,
+        "dataset.eval_share": 0.0,
+    }), log=lambda _: None)
+    out = result.output_dir
+    recorded = json.loads((out / "tokenization.json").read_text())
+    assert recorded["mode"] == "spm" and recorded["vocab_size"] == 32000
+    assert recorded["sentencepiece_model"] == "tokenizer.model" and (out / "tokenizer.model").is_file()
+    assert "mode `spm`" in (out / "README.md").read_text()
+    assert json.loads((tmp_path / "base" / "tiny_base.json").read_text())["vocab_size"] == 32000
+    loaded = load_adapter(out)
+    assert loaded.tokenizer.mode == "spm"
+    prompt = encode_prompt([("user", "What is the capital of Peru?")], loaded.tokenizer, VICUNA_V1_1)
+    assert prompt == fastchat_preprocess(SINGLE, legacy_llama)[0][: len(prompt)]
+    reply = generate(loaded, "What is the capital of Peru?", max_new_tokens=3)
+    assert reply.new_tokens >= 1
+
+
+def test_a_tokenizer_json_that_is_not_sentencepiece_style_is_refused(tiny_tokenizer, tmp_path):
+    from finetune.tokenizer import choose_mode
+    from flan_mini.errors import FlanMiniError
+
+    tiny_tokenizer.save_pretrained(tmp_path)  # byte-level BPE: no byte fallback, no ▁ words
+    assert choose_mode(tmp_path, "auto") == "fast"
+    with pytest.raises(FlanMiniError, match="not a sentencepiece-style BPE tokenizer.*tokenizer_mode: fast"):
+        load(tmp_path, "spm")
+
+
+def test_a_vocabulary_whose_merges_disagree_with_its_ids_is_refused(llama_json_only, tmp_path):
+    from flan_mini.errors import FlanMiniError
+
+    data = json.loads((llama_json_only / "tokenizer.json").read_text(encoding="utf-8"))
+    merges = data["model"]["merges"]
+    merges[0], merges[5000] = merges[5000], merges[0]  # no longer ranked by the pieces' ids
+    (tmp_path / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(FlanMiniError, match="merges rank"):
+        model_proto_from_tokenizer_json(tmp_path / "tokenizer.json")
