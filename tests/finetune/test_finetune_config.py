@@ -191,3 +191,26 @@ def test_a_missing_tokenizer_folder_and_an_unknown_mode_are_reported(tmp_path):
     path = write(tmp_path, VALID.replace("  init_tiny: {}\n", "  init_tiny: {}\n  tokenizer: ./tok\n"))
     with pytest.raises(RecipeError, match=r"run\.yaml:4  base_model\.tokenizer: no folder at .*tok"):
         load_config(path)
+
+
+@pytest.mark.parametrize("readme", ["README.md", "finetune/README.md"])
+def test_the_readmes_build_then_train_commands_resolve(readme):
+    """In each shell block of the README that builds a recipe and trains, the configs read what was built."""
+    import re
+
+    import yaml
+
+    blocks = re.findall(r"```[^\n]*\n(.*?)```", (REPO / readme).read_text(encoding="utf-8"), flags=re.S)
+    checked = 0
+    for block in blocks:
+        built = {
+            (REPO / "recipes" / yaml.safe_load((REPO / recipe).read_text())["output"]["folder"]).resolve()
+            for recipe in re.findall(r"flan-mini build (recipes/\S+\.yaml)", block)
+        }
+        for config in re.findall(r"(?:flan-mini|-m finetune) finetune (finetune/configs/\S+\.yaml)", block):
+            if built:
+                path = REPO / config
+                dataset = Location(load_config(path, require_dataset=False).dataset.path, path.parent)
+                assert dataset.path in built, (readme, config, dataset.path, built)
+                checked += 1
+    assert checked >= 2
