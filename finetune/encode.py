@@ -1,9 +1,11 @@
 """Conversations to token ids and labels: role clean-up, assistant-only label mask, truncation at turn boundaries.
 
-Each row is rendered once with the conversation format, tokenised once (so the ids are exactly those a
-prompt would get at inference), and a token is labelled when its characters lie inside an assistant span.
-Per-row Python is unavoidable here (one conversation at a time), but the tokeniser runs on whole batches and
-the mask is numpy over each row's offsets.
+Each row is rendered once with the conversation format, then tokenised in one of two modes (tokenizer.py):
+``spm``, the legacy LLaMA ids Vicuna trained on (each round's text by sentencepiece, ``</s>`` between them; a
+token is labelled when it follows its round's prompt), or ``fast``, one pass of a fast tokenizer where a token
+is labelled when its characters lie inside an assistant span. Either way a prompt tokenised at inference gives
+exactly the training ids. Per-row Python is unavoidable here (one conversation at a time), but the tokenisers
+run on whole batches.
 """
 
 from __future__ import annotations
