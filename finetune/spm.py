@@ -5,7 +5,9 @@ encoding picks, among adjacent symbols, the merge whose result has the highest *
 start at each whitespace. A base that ships only ``tokenizer.json`` still holds everything needed to rebuild
 that model: the pieces in id order, which are special or byte pieces, and the normaliser's dummy prefix.
 sentencepiece's BPE trainer scores piece ``i`` as ``-i`` (the order in which merges were learnt), so scores
-come back from the ids; the tests check the rebuilt model against the genuine one token for token.
+come back from the ids, except LLaMA's whitespace runs (``▁▁``, ``▁▁▁▁``...), added after training with score
+-1e9. The ``merges`` of the tokenizer.json, ranked by score when it was converted, must agree (checked). The
+tests check the rebuilt model against the genuine one token for token.
 """
 
 from __future__ import annotations
