@@ -5,9 +5,9 @@ encoding picks, among adjacent symbols, the merge whose result has the highest *
 start at each whitespace. A base that ships only ``tokenizer.json`` still holds everything needed to rebuild
 that model: the pieces in id order, which are special or byte pieces, and the normaliser's dummy prefix.
 sentencepiece's BPE trainer scores piece ``i`` as ``-i`` (the order in which merges were learnt), so scores
-come back from the ids, except LLaMA's whitespace runs (``▁▁``, ``▁▁▁▁``...), added after training with score
--1e9. The ``merges`` of the tokenizer.json, ranked by score when it was converted, must agree (checked). The
-tests check the rebuilt model against the genuine one token for token.
+come back from the ids, except LLaMA's whitespace runs (``▁▁``, ``▁▁▁▁``...), which its model scores -1e9
+(they merge last). The ``merges`` of the tokenizer.json, ranked by score when it was converted, must agree
+(checked). The tests check the rebuilt model against the genuine one token for token.
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ def model_proto_from_tokenizer_json(path: Path) -> bytes:
 
 
 def _score(i: int, piece: str) -> float:
-    """The BPE trainer scores piece ``i`` as ``-i``; LLaMA's runs of whitespace (``▁▁``, ``▁▁▁▁``, ...) were added
-    after training with score -1e9, so they merge last, all tied (ties go to the leftmost pair)."""
+    """The BPE trainer scores piece ``i`` as ``-i``; LLaMA's model scores its runs of whitespace (``▁▁``, ``▁▁▁▁``,
+    ...) -1e9, so they merge last, all tied (ties go to the leftmost pair)."""
     return WHITESPACE_SCORE if set(piece) == {"\u2581"} else -float(i)
 
 
