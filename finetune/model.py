@@ -141,5 +141,7 @@ def dry_run(config: FinetuneConfig, base_dir: Path) -> DryRun:
         f"device(s) = {global_batch}",
         f"schedule      lr {t.learning_rate:g} {t.scheduler}, warm-up {warmup}, {length}, max length {t.max_length}",
         f"precision     {config.base_model.precision}{', base in 8 bits' if config.base_model.load_in_8bit else ''}",
+        f"tokenizer     {config.base_model.tokenizer or config.base_model.path}, mode {config.base_model.tokenizer_mode} "
+        f"(see the tokens with --inspect N)",
     ]
     return DryRun(described, type(model).__name__, total, trainable, lora_modules, lines)

@@ -90,7 +90,9 @@ class TrainingTokenizer:
 
     @property
     def special_tokens(self) -> list[str]:
-        return self.spm.specials if self.spm else [t for t in self.hf.all_special_tokens if t]
+        """Tokens whose literal text drops a row: the legacy tokenizer split them out of the text."""
+        declared = [t for t in self.hf.all_special_tokens if t]
+        return sorted(set(self.spm.specials) | set(declared)) if self.spm else declared
 
     def describe(self) -> dict:
         """What the run log, ``tokenization.json`` and the adapter card record."""
