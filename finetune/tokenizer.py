@@ -170,6 +170,7 @@ def load_training_tokenizer(section: BaseModelSection, base_dir: Path) -> Traini
             "sentencepiece_model": described,
             "spm_sha256": encoder.sha256(),
             "vocab_size": processor.get_piece_size(),
+            **spm_settings(processor),
         }
     else:
         if not getattr(hf, "is_fast", False):
@@ -177,12 +178,26 @@ def load_training_tokenizer(section: BaseModelSection, base_dir: Path) -> Traini
                 f"tokenizer {location}: {type(hf).__name__} is not a fast (Rust) tokenizer; the label mask needs "
                 f"character offsets. Install `tokenizers`, or use a LLaMA-family tokenizer (tokenizer_mode spm)"
             )
-        settings = {"encoding": "one pass over the rendered text, labels from character offsets",
-                    "legacy": getattr(hf, "legacy", None), "vocab_size": len(hf)}
+        settings = {"encoding": "one pass over the rendered text, labels from character offsets", "vocab_size": len(hf)}
+        if getattr(hf, "legacy", None) is not None:
+            settings["legacy"] = hf.legacy
     if hf.pad_token is None:  # FastChat pads with <unk>
         hf.pad_token = hf.unk_token if hf.unk_token is not None else hf.eos_token
     hf.padding_side = "right"
     return TrainingTokenizer(hf, mode, str(location), encoder, folder, settings)
+
+
+def spm_settings(processor) -> dict:
+    """The sentencepiece settings that decide the ids, as recorded with the run."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    proto = pb.ModelProto.FromString(processor.serialized_model_proto())
+    return {
+        "model_type": pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type),
+        "add_dummy_prefix": proto.normalizer_spec.add_dummy_prefix,
+        "byte_fallback": proto.trainer_spec.byte_fallback,
+        "normalization": proto.normalizer_spec.name,
+    }
 
 
 def load_saved(folder: Path) -> TrainingTokenizer:
