@@ -293,3 +293,9 @@ def test_it_learns_the_replies_through_the_mask(tmp_path, make_built):
     losses = [e["loss"] for e in read_metrics(result.output_dir) if "loss" in e]
     assert result.summary["data"]["train"]["label_tokens"] < result.summary["data"]["train"]["tokens"] / 2
     assert losses[-1] <= losses[0] / 2, losses
+
+
+def test_inspect_out_needs_inspect(tmp_path):
+    result = CliRunner().invoke(finetune_command, [str(TINY_CONFIG), "--inspect-out", str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 2 and "--inspect-out" in result.output and "needs --inspect N" in result.output
+    assert not (tmp_path / "t.jsonl").exists()
