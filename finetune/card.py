@@ -21,6 +21,7 @@ Trained with `flan-mini finetune` on {{ dataset.source }}{% if dataset.revision 
 | dataset | `{{ dataset.source }}` ({{ dataset.kind }}, split `{{ dataset.split }}`, {{ dataset.rows }} rows) |
 | dataset manifest sha256 | {% if dataset.manifest_sha256 %}`{{ dataset.manifest_sha256 }}`{% else %}none (no manifest.json found with the dataset){% endif %} |
 | conversation format | `{{ fmt.name }}` (sha256 `{{ fmt_sha }}`) |
+| tokenizer | `{{ summary.tokenizer.source }}`, mode `{{ summary.tokenizer.mode }}` ({{ summary.tokenizer["class"] }}) |
 | trainable parameters | {{ "{:,}".format(summary.parameters.trainable) }} of {{ "{:,}".format(summary.parameters.total) }} |
 | optimizer steps | {{ summary.steps }} |
 | first / last logged loss | {{ loss(summary.first_logged_loss) }} / {{ loss(summary.last_logged_loss) }} |
@@ -36,6 +37,12 @@ the tokenizer's chat template (`tokenizer.apply_chat_template(messages, add_gene
 ```
 
 The loss covered only the assistant replies and the `{{ fmt.sep2 }}` closing each of them.
+
+Tokenization (also in `tokenization.json`; `spm` is the legacy LLaMA encoding Vicuna and Flacuna trained with):
+
+```json
+{{ tokenization }}
+```
 
 ```json
 {{ fmt_json }}
@@ -104,6 +111,7 @@ def adapter_card(config: FinetuneConfig, fmt: ConversationFormat, summary: dict)
         summary=summary,
         stats=summary["data"],
         hyper=json.dumps(hyper, indent=2),
+        tokenization=json.dumps(summary["tokenizer"], indent=2),
         loss=_loss,
     )
     return f"---\n{header.to_yaml()}\n---\n\n{body}"

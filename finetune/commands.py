@@ -56,7 +56,16 @@ def _parse_set(values: tuple[str, ...]) -> dict:
 )
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in the output folder.")
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in the output folder.")
-def finetune_command(config, dry_run, dataset, output_dir, settings, overwrite, resume):
+@click.option(
+    "--inspect", "inspect_rows", type=click.IntRange(1), metavar="N",
+    help="Encode the first N training rows exactly as training will, print them with the trained tokens marked "
+    "⟦like this⟧, and exit (loads the tokenizer only).",
+)
+@click.option(
+    "--inspect-out", type=click.Path(dir_okay=False, path_type=Path),
+    help='With --inspect: also write the rows as JSON Lines {"id", "input_ids", "labels"} (labels -100: not trained).',
+)
+def finetune_command(config, dry_run, dataset, output_dir, settings, overwrite, resume, inspect_rows, inspect_out):
     """Train a LoRA adapter on a built dataset, as described by CONFIG (YAML).
 
     The shipped configs are finetune/configs/flacuna-13b.yaml (the paper's run) and tiny-cpu.yaml (an offline
@@ -70,6 +79,19 @@ def finetune_command(config, dry_run, dataset, output_dir, settings, overwrite, 
         overrides["dataset.path"] = _absolute_if_local(dataset)
     if output_dir:
         overrides["output.dir"] = str(Path(output_dir).expanduser().resolve())
+    if inspect_out and not inspect_rows:
+        raise click.BadParameter("needs --inspect N", param_hint="--inspect-out")
+    if inspect_rows:
+        from .inspection import inspect_rows as encode_rows, show_row, write_jsonl
+
+        tokenizer, rows = encode_rows(config, overrides, inspect_rows, log=click.echo)
+        click.echo(tokenizer.summary_line())
+        for row in rows:
+            click.echo(show_row(tokenizer, row))
+        if inspect_out:
+            write_jsonl(rows, inspect_out)
+            click.echo(f"wrote {len(rows)} rows to {inspect_out}")
+        return
     if dry_run:
         from .model import dry_run as run_dry
 
@@ -106,7 +128,12 @@ def generate_command(adapter, prompt, base, max_new_tokens, temperature, top_k, 
     from .generate import generate, load_adapter
 
     loaded = load_adapter(adapter, base=base, device=device)
-    click.echo(generate(loaded, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed))
+    reply = generate(loaded, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+    # An empty reply is said on stderr, so stdout stays exactly the reply for scripts.
+    if reply.text:
+        click.echo(reply.text)
+    else:
+        click.echo(f"flan-mini: {reply.shown()}", err=True)
 
 
 @click.group()

@@ -30,6 +30,7 @@ class TinyBase(_Section):
     num_layers: int = Field(2, ge=1, le=8, description="Decoder layers")
     num_heads: int = Field(4, ge=1, le=32, description="Attention heads (must divide hidden_size)")
     seed: int = Field(0, ge=0, description="Seed for the random weights")
+    init_std: float = Field(0.1, gt=0.0, le=1.0, description="Standard deviation of the random weights")
 
     @model_validator(mode="after")
     def _heads_divide(self):
@@ -41,6 +42,14 @@ class TinyBase(_Section):
 class BaseModelSection(_Section):
     path: str = Field(description="Hub model id, or a local folder (relative to this config file)")
     revision: str | None = Field(None, description="Hub branch, tag or commit of the base model")
+    tokenizer: str | None = Field(
+        None, description="The tokenizer's folder (relative to this config file) or Hub id; default: the base model's"
+    )
+    tokenizer_mode: Literal["auto", "spm", "fast"] = Field(
+        "auto",
+        description="spm: the legacy LLaMA sentencepiece encoding Vicuna trained with; fast: the transformers fast "
+        "tokenizer as it is; auto: spm when the tokenizer has tokenizer.model or a sentencepiece-style tokenizer.json",
+    )
     architecture: str | None = Field(
         None,
         description="For --dry-run without the weights or network: a shipped architecture name "
@@ -215,6 +224,10 @@ def _check_paths(config: FinetuneConfig, base_dir: Path, require_dataset: bool) 
     model = Location(config.base_model.path, base_dir)
     if model.is_local and not model.path.is_dir() and config.base_model.init_tiny is None:
         problems.append((["base_model", "path"], f"no folder at {model.path}; give a Hub model id or a model folder"))
+    if config.base_model.tokenizer is not None:
+        tokenizer = Location(config.base_model.tokenizer, base_dir)
+        if tokenizer.is_local and not tokenizer.path.is_dir():
+            problems.append((["base_model", "tokenizer"], f"no folder at {tokenizer.path}; give a tokenizer folder or Hub id"))
     arch = config.base_model.architecture
     if arch is not None and architecture_file(arch, base_dir) is None:
         known = ", ".join(sorted(p.stem for p in ARCHITECTURES_DIR.glob("*.json")))

@@ -24,6 +24,8 @@ from flan_mini.errors import FlanMiniError
 
 FORMAT_FILE = "conversation_format.json"
 USER, ASSISTANT, SYSTEM = "user", "assistant", "system"
+# The role names a conversation may use (FastChat's from/value and OpenAI's role/content), mapped explicitly.
+ROLE_NAMES = {"human": USER, "user": USER, "gpt": ASSISTANT, "assistant": ASSISTANT, "system": SYSTEM}
 
 
 @dataclass(frozen=True)
@@ -67,20 +69,26 @@ class ConversationFormat:
     def chat_template(self) -> str:
         """The same format as a Jinja chat template for ``tokenizer.apply_chat_template``.
 
-        ``{% generation %}`` marks the tokens that ``return_assistant_tokens_mask=True`` reports, which are
-        exactly the ones ``encode`` labels. A leading system message replaces the default system prompt.
+        Roles are mapped explicitly, as in training: ``user``/``human`` -> USER, ``assistant``/``gpt`` ->
+        ASSISTANT, a leading ``system`` message replaces the default system prompt; any other role (or a system
+        message later on) raises instead of being rendered as something else. ``{% generation %}`` marks the
+        tokens that ``return_assistant_tokens_mask=True`` reports, which are exactly the ones ``encode`` labels.
         """
         q = json.dumps  # Jinja string literals accept JSON's escapes
+        users = q(sorted(r for r, c in ROLE_NAMES.items() if c == USER))
+        assistants = q(sorted(r for r, c in ROLE_NAMES.items() if c == ASSISTANT))
         return (
             "{{ bos_token }}"
             "{% if messages and messages[0]['role'] == 'system' %}"
             "{{ messages[0]['content'] + " + q(self.sep) + " }}{% set loop_messages = messages[1:] %}"
             "{% else %}{{ " + q(self.system + self.sep) + " }}{% set loop_messages = messages %}{% endif %}"
             "{% for message in loop_messages %}"
-            "{% if message['role'] == 'user' %}"
+            "{% if message['role'] in " + users + " %}"
             "{{ " + q(self.user_role + ": ") + " + message['content'] + " + q(self.sep) + " }}"
-            "{% else %}{{ " + q(self.assistant_role + ":") + " }}"
+            "{% elif message['role'] in " + assistants + " %}{{ " + q(self.assistant_role + ":") + " }}"
             "{% generation %}{{ ' ' + message['content'] + " + q(self.sep2) + " }}{% endgeneration %}"
+            "{% else %}{{ raise_exception('" + self.name + ": unknown role ' ~ message['role'] ~ "
+            "'; expected user/human, assistant/gpt, or system as the first message') }}"
             "{% endif %}{% endfor %}"
             "{% if add_generation_prompt %}{{ " + q(self.assistant_role + ":") + " }}{% endif %}"
         )

@@ -1,9 +1,11 @@
 """Conversations to token ids and labels: role clean-up, assistant-only label mask, truncation at turn boundaries.
 
-Each row is rendered once with the conversation format, tokenised once (so the ids are exactly those a
-prompt would get at inference), and a token is labelled when its characters lie inside an assistant span.
-Per-row Python is unavoidable here (one conversation at a time), but the tokeniser runs on whole batches and
-the mask is numpy over each row's offsets.
+Each row is rendered once with the conversation format, then tokenised in one of two modes (tokenizer.py):
+``spm``, the legacy LLaMA ids Vicuna trained on (each round's text by sentencepiece, ``</s>`` between them; a
+token is labelled when it follows its round's prompt), or ``fast``, one pass of a fast tokenizer where a token
+is labelled when its characters lie inside an assistant span. Either way a prompt tokenised at inference gives
+exactly the training ids. Per-row Python is unavoidable here (one conversation at a time), but the tokenisers
+run on whole batches.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import numpy as np
 
 from flan_mini.errors import FlanMiniError
 
-from .conversation import ASSISTANT, SYSTEM, USER, ConversationFormat
+from .conversation import ASSISTANT, ROLE_NAMES, SYSTEM, USER, ConversationFormat
 
 IGNORE = -100  # the label value the causal-LM loss skips
 
-ROLE_ALIASES = {"human": USER, "user": USER, "gpt": ASSISTANT, "assistant": ASSISTANT, "system": SYSTEM}
+ROLE_ALIASES = ROLE_NAMES
 
 # Row outcomes. Rows whose status starts with "dropped:" are not trained on.
 OK = "ok"
@@ -78,19 +80,39 @@ def normalise_turns(raw: list[dict] | None) -> NormalisedRow:
 
 def check_tokenizer(tokenizer, fmt: ConversationFormat) -> int:
     """The format's turn end must be the tokenizer's single end-of-sequence token; return its id."""
-    if not getattr(tokenizer, "is_fast", False):
+    tokenizer = as_training_tokenizer(tokenizer)
+    if tokenizer.spm is not None:
+        eos = tokenizer.spm.eos_id
+        piece = tokenizer.spm.processor.id_to_piece(eos) if eos >= 0 else None
+        if piece != fmt.sep2 or tokenizer.spm.bos_id < 0:
+            raise FlanMiniError(
+                f"format {fmt.name} ends each assistant turn with {fmt.sep2!r}, but this sentencepiece model's "
+                f"end-of-sequence piece is {piece!r} (bos id {tokenizer.spm.bos_id}); a LLaMA tokenizer is expected"
+            )
+        return eos
+    hf = tokenizer.hf
+    if not getattr(hf, "is_fast", False):
         raise FlanMiniError(
-            f"tokenizer {type(tokenizer).__name__} is not a fast (Rust) tokenizer; the label mask needs character "
+            f"tokenizer {type(hf).__name__} is not a fast (Rust) tokenizer; the label mask needs character "
             f"offsets. Fix: install `tokenizers` and load the base model's tokenizer with use_fast=True"
         )
-    ids = tokenizer.encode(fmt.sep2, add_special_tokens=False)
-    if len(ids) != 1 or ids[0] != tokenizer.eos_token_id:
+    ids = hf.encode(fmt.sep2, add_special_tokens=False)
+    if len(ids) != 1 or ids[0] != hf.eos_token_id:
         raise FlanMiniError(
             f"format {fmt.name} ends each assistant turn with {fmt.sep2!r}, but this tokenizer's end-of-sequence "
-            f"token is {tokenizer.eos_token!r} and {fmt.sep2!r} encodes to {ids}; a base model with a LLaMA "
+            f"token is {hf.eos_token!r} and {fmt.sep2!r} encodes to {ids}; a base model with a LLaMA "
             f"tokenizer is expected"
         )
     return ids[0]
+
+
+def as_training_tokenizer(tokenizer):
+    """Accept a TrainingTokenizer, or a bare transformers fast tokenizer (used as it is: ``fast`` mode)."""
+    from .tokenizer import TrainingTokenizer
+
+    if isinstance(tokenizer, TrainingTokenizer):
+        return tokenizer
+    return TrainingTokenizer(tokenizer, "fast", type(tokenizer).__name__)
 
 
 def label_mask(offsets: np.ndarray, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -139,8 +161,9 @@ def encode_batch(
     conversations: list[list[dict] | None], tokenizer, fmt: ConversationFormat, max_length: int
 ) -> dict[str, list]:
     """Encode a batch of raw conversations into ``input_ids``, ``labels``, ``status`` and ``trimmed_turns``."""
+    tokenizer = as_training_tokenizer(tokenizer)
     rows = [normalise_turns(raw) for raw in conversations]
-    specials = [t for t in tokenizer.all_special_tokens if t]
+    specials = tokenizer.special_tokens
     texts, spans, where = [], [], []
     for i, row in enumerate(rows):
         if row.status != OK:
@@ -161,10 +184,8 @@ def encode_batch(
     }
     if not texts:
         return out
-    encoded = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
-    for i, ids, offsets, row_spans in zip(where, encoded["input_ids"], encoded["offset_mapping"], spans):
-        ids = np.asarray(ids, dtype=np.int32)
-        inside, span_token_ends, aligned = label_mask(np.asarray(offsets, dtype=np.int64).reshape(-1, 2), row_spans)
+    encode = _encode_legacy_spm if tokenizer.spm is not None else _encode_fast
+    for i, (ids, inside, span_token_ends, aligned) in zip(where, encode(texts, spans, tokenizer, fmt)):
         if not aligned:
             out["status"][i] = DROPPED_TOKEN_BOUNDARY
             continue
@@ -176,11 +197,53 @@ def encode_batch(
     return out
 
 
+def _encode_fast(texts, spans, tokenizer, fmt):
+    """One pass of the fast tokenizer over each rendered text; labels from the tokens' character offsets."""
+    encoded = tokenizer.hf(texts, return_offsets_mapping=True, add_special_tokens=True)
+    for ids, offsets, row_spans in zip(encoded["input_ids"], encoded["offset_mapping"], spans):
+        inside, span_token_ends, aligned = label_mask(np.asarray(offsets, dtype=np.int64).reshape(-1, 2), row_spans)
+        yield np.asarray(ids, dtype=np.int32), inside, span_token_ends, aligned
+
+
+def _encode_legacy_spm(texts, spans, tokenizer, fmt):
+    """The legacy LLaMA ids: ``<s>``, then per round the text up to its ``</s>`` encoded by sentencepiece (dummy
+    prefix included), then ``</s>``.
+
+    Each round's text is ``[SYSTEM ]USER: q ASSISTANT: a``: the prompt ends in ``ASSISTANT:`` and the reply
+    starts with a space, where sentencepiece always starts a new word, so the prompt's own encoding is a prefix
+    of the round's. Example (LLaMA): ``USER: hi ASSISTANT: ok`` -> ``▁US ER : ▁hi ▁A SS IST ANT :`` | ``▁ok``,
+    then ``</s>`` (2): labels are -100 up to ``:``, then ``▁ok`` and ``</s>``.
+    """
+    spm, sep2 = tokenizer.spm, fmt.sep2
+    rounds, prompts = [], []
+    for text, row_spans in zip(texts, spans):
+        previous = 0
+        for start, end in row_spans:
+            rounds.append(text[previous : end - len(sep2)])
+            prompts.append(text[previous:start])
+            previous = end
+    round_ids = iter(spm.encode_many(rounds))
+    prompt_ids = iter(spm.encode_many(prompts))
+    for row_spans in spans:
+        ids, inside, ends, aligned = [spm.bos_id], [False], [], True
+        for _ in row_spans:
+            whole, prompt = next(round_ids), next(prompt_ids)
+            aligned = aligned and whole[: len(prompt)] == prompt
+            ids += whole + [spm.eos_id]
+            inside += [False] * len(prompt) + [True] * (len(whole) - len(prompt) + 1)
+            ends.append(len(ids))
+        yield (np.asarray(ids, dtype=np.int32), np.asarray(inside, dtype=bool), np.asarray(ends, dtype=np.int64),
+               aligned)
+
+
 def encode_prompt(
     turns: list[tuple[str, str]], tokenizer, fmt: ConversationFormat, system: str | None = None
 ) -> list[int]:
     """Token ids of a prompt ending in ``ASSISTANT:``, tokenised exactly as during training."""
-    return tokenizer(fmt.render_prompt(turns, system), add_special_tokens=True)["input_ids"]
+    tokenizer = as_training_tokenizer(tokenizer)
+    if tokenizer.spm is None:
+        return tokenizer.hf(fmt.render_prompt(turns, system), add_special_tokens=True)["input_ids"]
+    return tokenizer.spm.encode_text(fmt.render_prompt(turns, system))
 
 
 def status_counts(statuses: list[str]) -> dict[str, int]:

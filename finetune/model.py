@@ -15,17 +15,6 @@ from .config import BaseModelSection, FinetuneConfig, Location, LoraSection, arc
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
-def load_tokenizer(location: Location, revision: str | None = None):
-    """The base model's fast tokenizer, padding on the right with ``<unk>`` (as FastChat does) or EOS."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(location), revision=revision, use_fast=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.unk_token if tokenizer.unk_token is not None else tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    return tokenizer
-
-
 def load_base_model(section: BaseModelSection, location: Location, use_cpu: bool):
     """The frozen base model in the configured precision, optionally 8-bit, ready for LoRA."""
     import torch
@@ -152,5 +141,7 @@ def dry_run(config: FinetuneConfig, base_dir: Path) -> DryRun:
         f"device(s) = {global_batch}",
         f"schedule      lr {t.learning_rate:g} {t.scheduler}, warm-up {warmup}, {length}, max length {t.max_length}",
         f"precision     {config.base_model.precision}{', base in 8 bits' if config.base_model.load_in_8bit else ''}",
+        f"tokenizer     {config.base_model.tokenizer or config.base_model.path}, mode {config.base_model.tokenizer_mode} "
+        f"(see the tokens with --inspect N)",
     ]
     return DryRun(described, type(model).__name__, total, trainable, lora_modules, lines)

@@ -63,6 +63,10 @@ def tiny_model(spec: TinyBase, vocab_size: int, max_positions: int = MAX_POSITIO
         bos_token_id=1,
         eos_token_id=2,
         tie_word_embeddings=False,
+        # After the final RMSNorm a hidden state has norm ~sqrt(hidden), so a logit is at most ~std * hidden:
+        # with transformers' default 0.02 and width 64 that is ~1.3, and no adapter can take the loss far below
+        # log(vocab). A wider init lets the smoke run and the tests show real learning.
+        initializer_range=spec.init_std,
     )
     # Seed a forked RNG so the caller's global torch RNG is left untouched.
     with torch.random.fork_rng(devices=[]):
@@ -70,10 +74,13 @@ def tiny_model(spec: TinyBase, vocab_size: int, max_positions: int = MAX_POSITIO
         return LlamaForCausalLM(config)
 
 
-def ensure_tiny_base(folder: Path, spec: TinyBase, texts: Iterable[str], dataset_id: str) -> bool:
+def ensure_tiny_base(
+    folder: Path, spec: TinyBase, texts: Iterable[str], dataset_id: str, vocab_size: int | None = None
+) -> bool:
     """Create the tiny base in ``folder`` unless one built from the same spec is already there.
 
-    Returns True when it was built now. A base whose tokenizer was trained on another dataset is still
+    With ``vocab_size`` (a tokenizer named apart from the base, e.g. LLaMA's), only the model is built, with that
+    many embeddings, and no tokenizer is trained. Returns True when it was built now. A base whose tokenizer was trained on another dataset is still
     reused (byte-level BPE encodes any text). The folder is written next to its final place and renamed in, so
     an interrupted build never looks finished.
     """
@@ -82,21 +89,28 @@ def ensure_tiny_base(folder: Path, spec: TinyBase, texts: Iterable[str], dataset
         recorded = folder / SPEC_FILE
         if not recorded.is_file():
             raise FlanMiniError(f"base_model.path {folder} exists but was not made by init_tiny ({SPEC_FILE} missing)")
-        found = json.loads(recorded.read_text(encoding="utf-8")).get("spec")
+        data = json.loads(recorded.read_text(encoding="utf-8"))
+        found = data.get("spec")
+        if vocab_size is not None and data.get("vocab_size") not in (None, vocab_size):
+            raise FlanMiniError(
+                f"tiny base {folder} has {data['vocab_size']:,} embeddings but the tokenizer has {vocab_size:,}; "
+                f"delete the folder to rebuild it"
+            )
         if found != spec.model_dump():
             raise FlanMiniError(
                 f"tiny base {folder} was built from {found}, but the config now asks for {spec.model_dump()}; "
                 f"delete the folder to rebuild it"
             )
         return False
-    tokenizer = train_tokenizer(texts, spec.vocab_size)
-    model = tiny_model(spec, len(tokenizer))
+    tokenizer = train_tokenizer(texts, spec.vocab_size) if vocab_size is None else None
+    model = tiny_model(spec, vocab_size or len(tokenizer))
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    recorded = {"spec": spec.model_dump(), "trained_on": dataset_id}
+    if tokenizer is not None:
+        tokenizer.save_pretrained(partial)
+    recorded = {"spec": spec.model_dump(), "trained_on": dataset_id, "vocab_size": model.config.vocab_size}
     (partial / SPEC_FILE).write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
     partial.rename(folder)
     return True

@@ -25,8 +25,9 @@ from .config import FinetuneConfig, Location, load_config
 from .conversation import FORMATS, ConversationFormat
 from .data import load_raw, prepare
 from .encode import IGNORE, check_tokenizer, normalise_turns
-from .model import attach_lora, load_base_model, load_tokenizer
+from .model import attach_lora, load_base_model
 from .tiny import ensure_tiny_base
+from .tokenizer import load_training_tokenizer
 
 SUMMARY_FILE = "train_summary.json"
 METRICS_FILE = "metrics.jsonl"
@@ -90,13 +91,15 @@ def run(
         _claim_output(out, overwrite=overwrite, resume=resume)
         if config.base_model.init_tiny is not None:
             _ensure_tiny(config, base_dir, base, fmt, log)
-        tokenizer = load_tokenizer(base, config.base_model.revision)
+        tokenizer = load_training_tokenizer(config.base_model, base_dir)
         check_tokenizer(tokenizer, fmt)
         prepared = prepare(config.dataset, base_dir, tokenizer, fmt, config.training.max_length)
+    log(tokenizer.summary_line())
     log(_describe_data(prepared))
 
     transformers.set_seed(config.training.seed)  # LoRA init and dropout use torch's global RNG
     model = attach_lora(load_base_model(config.base_model, base, config.training.use_cpu), config.lora)
+    _check_vocabulary(model, tokenizer)
     trainable, total = model.get_nb_trainable_parameters()
     log(f"LoRA: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.4f}%)")
     _check_world_size(config, args.world_size, log)
@@ -107,8 +110,8 @@ def run(
         args=args,
         train_dataset=prepared.train,
         eval_dataset=prepared.eval,
-        data_collator=PadCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
+        data_collator=PadCollator(tokenizer.pad_id),
+        processing_class=tokenizer.hf,
         callbacks=[metrics.callback()],
     )
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
@@ -125,6 +128,7 @@ def run(
         "dataset": prepared.info.to_dict(),
         "data": prepared.stats,
         "format": {"name": fmt.name, "sha256": fmt.sha256()},
+        "tokenizer": tokenizer.describe(),
         "parameters": {"trainable": trainable, "total": total},
         "steps": step,
         "epochs": trainer.state.epoch,
@@ -142,6 +146,17 @@ def run(
         url = push_adapter(out, config.output.hub_repo, private=config.output.hub_private)
         log(f"pushed to {url}")
     return RunResult(out, summary, model)
+
+
+def _check_vocabulary(model, tokenizer) -> None:
+    """Every id the tokenizer can produce must have an embedding row (a tokenizer named apart from the base)."""
+    rows = model.get_input_embeddings().num_embeddings
+    size = tokenizer.vocab_size
+    if size > rows:
+        raise FlanMiniError(
+            f"tokenizer {tokenizer.source} has {size:,} tokens but the base model embeds only {rows:,}; "
+            f"base_model.tokenizer must be the base model's tokenizer (or one with the same vocabulary)"
+        )
 
 
 def _check_world_size(config: FinetuneConfig, world_size: int, log) -> None:
@@ -190,7 +205,10 @@ def _ensure_tiny(config: FinetuneConfig, base_dir: Path, base: Location, fmt: Co
                     yield fmt.render(row.turns, row.system)[0].replace(fmt.sep2, "\n")
 
     dataset_id = info.manifest_sha256 or info.source
-    if ensure_tiny_base(base.path, config.base_model.init_tiny, texts(), dataset_id):
+    vocab_size = None
+    if config.base_model.tokenizer is not None:  # e.g. LLaMA's: the tiny model embeds its vocabulary
+        vocab_size = load_training_tokenizer(config.base_model, base_dir).vocab_size
+    if ensure_tiny_base(base.path, config.base_model.init_tiny, texts(), dataset_id, vocab_size):
         log(f"built a tiny random base model at {base.path}")
 
 
@@ -332,8 +350,7 @@ def _finalise(model, tokenizer, fmt, config, config_path, out: Path, summary: di
     model.save_pretrained(partial)
     summary["adapter_values"] = verify_adapter(partial, summary["parameters"]["trainable"])
     fmt.save(partial)
-    tokenizer.chat_template = fmt.chat_template()
-    tokenizer.save_pretrained(partial)
+    tokenizer.save(partial, fmt.chat_template())
     resolved = {"config_file": str(config_path.resolve()), **config.model_dump(mode="json")}
     (partial / CONFIG_FILE).write_text(json.dumps(resolved, indent=2) + "\n", encoding="utf-8")
     (partial / "README.md").write_text(adapter_card(config, fmt, summary), encoding="utf-8")

@@ -121,3 +121,66 @@ def tiny_run(tmp_path_factory, built):
     result.logs = logs
     result.tmp = tmp
     return result
+
+
+# --- the genuine LLaMA tokenizer (made by tests/finetune/llama_tokenizer.py before pytest) -------------------------
+
+SETUP_HINT = "run `python tests/finetune/llama_tokenizer.py` first (it rebuilds LLaMA's tokenizer.model offline)"
+
+
+@pytest.fixture(scope="session")
+def llama_dir() -> Path:
+    """The rebuilt genuine LLaMA ``tokenizer.model`` and llama.cpp's reference encodings. Required in CI."""
+    import os
+
+    from .llama_tokenizer import llama_dir as folder
+
+    path = folder()
+    if not (path / "tokenizer.model").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path / 'tokenizer.model'} is missing: {SETUP_HINT}")
+        pytest.skip(f"no LLaMA tokenizer.model at {path}: {SETUP_HINT}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def llama_model_only(tmp_path_factory, llama_dir) -> Path:
+    """A tokenizer folder holding only LLaMA's ``tokenizer.model`` (as many LLaMA-family repos ship)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("llama-model-only")
+    shutil.copyfile(llama_dir / "tokenizer.model", folder / "tokenizer.model")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def llama_json_only(tmp_path_factory, llama_model_only) -> Path:
+    """A tokenizer folder holding only ``tokenizer.json`` (and its config), converted by transformers."""
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("llama-json-only")
+    AutoTokenizer.from_pretrained(str(llama_model_only)).save_pretrained(folder)
+    assert not (folder / "tokenizer.model").exists() and (folder / "tokenizer.json").is_file()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def llama_both(tmp_path_factory, llama_model_only, llama_json_only) -> Path:
+    import shutil
+
+    folder = tmp_path_factory.mktemp("llama-both")
+    for source in (llama_model_only, llama_json_only):
+        for path in source.iterdir():
+            shutil.copyfile(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def legacy_llama(llama_dir):
+    """transformers' own legacy sentencepiece LLaMA tokenizer (what FastChat got from transformers 4.28): the oracle."""
+    from transformers.tokenization_utils_sentencepiece import SentencePieceBackend
+
+    return SentencePieceBackend(
+        vocab_file=str(llama_dir / "tokenizer.model"), legacy=True, bos_token="<s>", eos_token="</s>",
+        unk_token="<unk>", special_tokens_pattern="bos",
+    )

@@ -152,3 +152,65 @@ def test_a_missing_train_extra_is_a_clear_error(monkeypatch, tmp_path):
     result = CliRunner().invoke(flan_mini, ["finetune", str(tmp_path / "any.yaml")])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "training needs peft, which is not installed" in result.stderr and "pip install -e '.[train]'" in result.stderr
+
+
+def test_the_train_sh_config_differs_from_the_papers_only_where_train_sh_did():
+    paper = load_config(FLACUNA, require_dataset=False).model_dump()
+    script = load_config(REPO / "finetune" / "configs" / "flacuna-13b-train-sh.yaml", require_dataset=False).model_dump()
+    assert script["training"]["warmup"] == {"steps": None, "ratio": 0.0001}
+    assert (script["base_model"]["load_in_8bit"], script["base_model"]["precision"]) == (True, "fp16")
+    assert script["output"]["dir"] != paper["output"]["dir"]
+    for section, key in (("training", "warmup"), ("base_model", "load_in_8bit"), ("base_model", "precision"),
+                         ("output", "dir")):
+        del paper[section][key], script[section][key]
+    assert script == paper
+
+
+def test_every_shipped_config_reads_what_a_shipped_recipe_writes():
+    import yaml
+
+    written = {}
+    for recipe in sorted((REPO / "recipes").glob("*.yaml")):
+        folder = yaml.safe_load(recipe.read_text())["output"]["folder"]
+        written[(recipe.parent / folder).resolve()] = recipe.name
+    configs = sorted((REPO / "finetune" / "configs").glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        config = load_config(path, require_dataset=False)
+        dataset = Location(config.dataset.path, path.parent)
+        assert dataset.is_local and dataset.path in written, (path.name, dataset.path, sorted(map(str, written)))
+    assert written[Location(load_config(FLACUNA, require_dataset=False).dataset.path, FLACUNA.parent).path] == "flan_mini.yaml"
+
+
+def test_a_missing_tokenizer_folder_and_an_unknown_mode_are_reported(tmp_path):
+    path = write(tmp_path, VALID.replace("  init_tiny: {}\n", "  init_tiny: {}\n  tokenizer: ./tok\n  tokenizer_mode: legacy\n"))
+    with pytest.raises(RecipeError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert "base_model.tokenizer_mode: Input should be 'auto', 'spm' or 'fast'" in text
+    path = write(tmp_path, VALID.replace("  init_tiny: {}\n", "  init_tiny: {}\n  tokenizer: ./tok\n"))
+    with pytest.raises(RecipeError, match=r"run\.yaml:4  base_model\.tokenizer: no folder at .*tok"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("readme", ["README.md", "finetune/README.md"])
+def test_the_readmes_build_then_train_commands_resolve(readme):
+    """In each shell block of the README that builds a recipe and trains, the configs read what was built."""
+    import re
+
+    import yaml
+
+    blocks = re.findall(r"```[^\n]*\n(.*?)```", (REPO / readme).read_text(encoding="utf-8"), flags=re.S)
+    checked = 0
+    for block in blocks:
+        built = {
+            (REPO / "recipes" / yaml.safe_load((REPO / recipe).read_text())["output"]["folder"]).resolve()
+            for recipe in re.findall(r"flan-mini build (recipes/\S+\.yaml)", block)
+        }
+        for config in re.findall(r"(?:flan-mini|-m finetune) finetune (finetune/configs/\S+\.yaml)", block):
+            if built:
+                path = REPO / config
+                dataset = Location(load_config(path, require_dataset=False).dataset.path, path.parent)
+                assert dataset.path in built, (readme, config, dataset.path, built)
+                checked += 1
+    assert checked >= 2

@@ -65,3 +65,25 @@ def test_format_round_trips_through_its_file(tmp_path):
 def test_loading_a_folder_without_a_format_names_the_file(tmp_path):
     with pytest.raises(FlanMiniError, match="conversation_format.json"):
         ConversationFormat.load(tmp_path)
+
+
+def test_chat_template_maps_fastchat_role_names_like_training(tiny_tokenizer):
+    template = VICUNA_V1_1.chat_template()
+    fastchat = [{"role": {"user": "human", "assistant": "gpt"}[role], "content": text} for role, text in TURNS]
+    rendered = tiny_tokenizer.apply_chat_template(fastchat, chat_template=template, tokenize=False)
+    assert rendered == "<s>" + VICUNA_V1_1.render(TURNS)[0]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "Hi"}, {"role": "bot", "content": "Hello"}],  # was rendered as ASSISTANT
+        [{"role": "tool", "content": "42"}],
+        [{"role": "user", "content": "Hi"}, {"role": "system", "content": "Be terse."}],  # system only first
+    ],
+)
+def test_chat_template_refuses_roles_it_cannot_map(tiny_tokenizer, messages):
+    from jinja2 import TemplateError
+
+    with pytest.raises(TemplateError, match=r"vicuna_v1\.1: unknown role"):
+        tiny_tokenizer.apply_chat_template(messages, chat_template=VICUNA_V1_1.chat_template(), tokenize=False)

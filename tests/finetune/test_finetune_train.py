@@ -52,7 +52,7 @@ def test_outputs_form_a_complete_adapter_folder(tiny_run, built):
     assert sum(outcomes.values()) == 120 and outcomes.get("truncated_at_turn", 0) > 0  # reported, not hidden
     card = (out / "README.md").read_text()
     for fact in (manifest_sha, "vicuna_v1.1", VICUNA_V1_1.sha256(), str(tiny_run.tmp / "base"), '"r": 8',
-                 '"alpha": 16.0', '"learning_rate": 0.005', '"max_length": 64', "truncated_at_turn",
+                 '"alpha": 16.0', '"learning_rate": 0.02', '"max_length": 64', "truncated_at_turn",
                  "library_name: peft"):
         assert fact in card, fact
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_run.tmp / "base")
@@ -233,3 +233,69 @@ def test_config_maps_onto_the_trainers_arguments(tmp_path):
     args = _training_arguments(tiny, tmp_path, has_eval=True)
     assert (args.max_steps, args.eval_strategy.value, args.eval_steps, args.save_strategy.value) == (30, "steps", 5, "no")
     assert _training_arguments(tiny, tmp_path, has_eval=False).eval_strategy.value == "no"
+
+
+def test_the_run_records_its_tokenizer(tiny_run):
+    out = tiny_run.output_dir
+    recorded = json.loads((out / "tokenization.json").read_text())
+    assert recorded == tiny_run.summary["tokenizer"]
+    assert (recorded["mode"], recorded["class"], recorded["source"]) == ("fast", "TokenizersBackend", str(tiny_run.tmp / "base"))
+    assert any(line.startswith(f"tokenizer: {tiny_run.tmp / 'base'}, mode fast") for line in tiny_run.logs)
+    assert f"| tokenizer | `{tiny_run.tmp / 'base'}`, mode `fast` (TokenizersBackend) |" in (out / "README.md").read_text()
+
+
+def test_a_transformers_pipeline_on_the_adapter_folder_uses_its_chat_template(tiny_run):
+    import transformers
+
+    from finetune.encode import encode_prompt
+
+    out = str(tiny_run.output_dir)
+    pipe = transformers.pipeline("text-generation", model=out, tokenizer=out)
+    assert pipe.tokenizer.chat_template == VICUNA_V1_1.chat_template()
+    messages = [{"role": "user", "content": "Name the capital of Peru."}]
+    ids = pipe.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    assert ids["input_ids"] == encode_prompt([("user", messages[0]["content"])], pipe.tokenizer, VICUNA_V1_1)
+    answer = pipe(messages, max_new_tokens=4, do_sample=False)[0]["generated_text"]
+    assert answer[:1] == messages and answer[1]["role"] == "assistant"
+    with pytest.raises(Exception, match="unknown role"):
+        pipe([{"role": "bot", "content": "Hi"}], max_new_tokens=2)
+
+
+def test_generate_says_when_the_model_produces_no_text(tiny_run, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    # A base whose output layer is zero scores every token alike, so greedy decoding emits <unk> (id 0), which
+    # decodes to nothing: an empty reply that must be reported, not printed as a blank line.
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_run.tmp / "base"))
+    with torch.no_grad():
+        base.lm_head.weight.zero_()
+    base.save_pretrained(tmp_path / "silent")
+    result = CliRunner().invoke(generate_command, [
+        str(tiny_run.output_dir), "Hi", "--base", str(tmp_path / "silent"), "--max-new-tokens", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    message = "flan-mini: no reply text: the model generated 3 token(s) that decode to nothing visible"
+    assert message in result.stderr.splitlines()
+
+
+def test_it_learns_the_replies_through_the_mask(tmp_path, make_built):
+    """A handful of rows, many passes: the loss on assistant tokens falls to at most half its first value, so
+    gradients reach the LoRA weights through the label mask."""
+    from .conftest import conversations
+
+    built = make_built(tmp_path / "data", convs=conversations(8))
+    result = run(TINY_CONFIG, tiny_overrides(tmp_path, built, **{
+        "dataset.eval_share": 0.0, "training.learning_rate": 0.02, "training.max_steps": 40,
+        "training.warmup": {"steps": 0}, "training.scheduler": "constant", "training.per_device_batch": 8,
+        "training.gradient_accumulation": 1, "training.logging_steps": 5, "lora.dropout": 0.0,
+    }), log=lambda _: None)
+    losses = [e["loss"] for e in read_metrics(result.output_dir) if "loss" in e]
+    assert result.summary["data"]["train"]["label_tokens"] < result.summary["data"]["train"]["tokens"] / 2
+    assert losses[-1] <= losses[0] / 2, losses
+
+
+def test_inspect_out_needs_inspect(tmp_path):
+    result = CliRunner().invoke(finetune_command, [str(TINY_CONFIG), "--inspect-out", str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 2 and "--inspect-out" in result.output and "needs --inspect N" in result.output
+    assert not (tmp_path / "t.jsonl").exists()
