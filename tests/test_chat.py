@@ -208,3 +208,44 @@ def test_mapped_kept_columns_and_the_dry_run_say_what_is_read(tmp_path):
     result = run_cli("validate", missing)
     assert result.exit_code != 0
     assert "data/train-NNNNN-of-NNNNN shards (the shards' splits: test_sft, train_sft)" in result.output
+
+
+def test_a_hub_chat_dataset_is_read_through_the_hub_client_from_its_cache(tmp_path, monkeypatch):
+    """A Hub id goes through huggingface_hub's snapshot_download (offline here: the cached snapshot of `main`)."""
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "datasets--HuggingFaceH4--ultrachat_mini"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    expected = write_ultrachat_parquet(repo / "snapshots" / commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    kept, dropped = kept_and_dropped(expected)
+    recipe = write_recipe(tmp_path, f"""
+        name: hub-chat
+        sources:
+          - {{name: ultra, adapter: chat, path: HuggingFaceH4/ultrachat_mini, split: train_sft, n: {kept}}}
+    """)
+    result = run_cli("build", recipe, "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    entry = manifest["sources"][0]
+    assert entry["rejected"] == dict(dropped) and read_shards(tmp_path / "out").num_rows == kept
+    assert commit in json.dumps(entry)  # the snapshot's commit is recorded
+
+
+def test_hub_shard_names_name_their_splits_as_datasets_does(tmp_path):
+    from flan_mini.sources.files import match_local
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train_sft-00000-of-00002", "train_sft-00001-of-00002", "train_gen-00000-of-00001",
+                 "valid-00000-of-00001", "test_sft-00000-of-00001"):
+        (data / f"{name}.parquet").write_bytes(b"")
+    (tmp_path / "dedup_clusters.parquet").write_bytes(b"")  # beside the shards: not a split's file
+    names = lambda split: [p.name for p in match_local(tmp_path, None, split, (".parquet",))[0]]  # noqa: E731
+    assert names("train_sft") == ["train_sft-00000-of-00002.parquet", "train_sft-00001-of-00002.parquet"]
+    assert names("validation") == ["valid-00000-of-00001.parquet"]  # `valid` is a keyword of validation
+    files, unmatched = match_local(tmp_path, None, "train", (".parquet",))
+    assert files == [] and "the shards' splits: test_sft, train_gen, train_sft, valid" in unmatched[0]
