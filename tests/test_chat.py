@@ -249,3 +249,17 @@ def test_hub_shard_names_name_their_splits_as_datasets_does(tmp_path):
     assert names("validation") == ["valid-00000-of-00001.parquet"]  # `valid` is a keyword of validation
     files, unmatched = match_local(tmp_path, None, "train", (".parquet",))
     assert files == [] and "the shards' splits: test_sft, train_gen, train_sft, valid" in unmatched[0]
+
+
+def test_parquet_turns_read_column_wise_equal_the_row_by_row_records(tmp_path):
+    from flan_mini.sources.chat import _parquet_records
+    from flan_mini.sources.sharegpt_read import iter_parquet
+
+    write_ultrachat_parquet(tmp_path)
+    path = tmp_path / "data" / "train_sft-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist() + [{"prompt": "null turns", "prompt_id": "n", "messages": None},
+                                {"prompt": "null turn", "prompt_id": "t", "messages": [None, {"role": "user", "content": None}]}]
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path, row_group_size=4)
+    names = ["prompt_id", "messages", "plugins"]
+    assert list(_parquet_records(path, names, "messages")) == list(iter_parquet(path, names))

@@ -28,6 +28,7 @@ from typing import ClassVar, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
 from ..errors import SourceError
@@ -177,7 +178,8 @@ class ChatAdapter(ShareGPTAdapter):
         elif fmt == "jsonl":
             records = iter_json_lines(file.path)
         else:
-            records = iter_parquet(file.path, [columns["id"], columns["conversations"], "plugins", *self.config.kept])
+            records = _parquet_records(file.path, [columns["id"], columns["conversations"], "plugins", *self.config.kept],
+                                       columns["conversations"])
         rows = _KeptRows(ShareGPTAdapter.fields, list(self.output_types))
         for index, record in records:
             self._stats["conversations:read"] += 1
@@ -234,6 +236,43 @@ class ChatAdapter(ShareGPTAdapter):
         if config.kept:
             settings["keep_columns"] = ", ".join(k if k == v else f"{k} -> {v}" for k, v in config.kept.items())
         return {**settings, **super().describe()}
+
+
+def _parquet_records(path: Path, names: list[str], turns_column: str):
+    """Records of a Parquet file, as iter_parquet gives them, with the turns read column-wise when they are
+    plain strings: Arrow's to_pylist of list<struct> builds every turn's dict slowly; the two string columns
+    flattened once are read about three times faster, and the per-row work is left to the cleaning."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"{path}: not a readable Parquet file ({exc})") from None
+    schema = parquet.schema_arrow
+    kind = schema.field(turns_column).type if turns_column in schema.names else None
+    if not (kind is not None and pa.types.is_list(kind) and pa.types.is_struct(kind.value_type)
+            and all(pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in kind.value_type)):
+        yield from iter_parquet(path, names)  # content as parts, or anything unusual: row by row
+        return
+    present = [name for name in names if name in schema.names]
+    others = [name for name in present if name != turns_column]
+    keys = [f.name for f in kind.value_type]
+    index = 0
+    for batch in parquet.iter_batches(batch_size=4096, columns=present):
+        column = batch.column(turns_column)
+        offsets = column.offsets.to_pylist()
+        valid = column.is_valid().to_pylist()
+        fields = [column.values.field(key).to_pylist() for key in keys]  # offsets index the whole values array
+        present_turns = column.values.is_valid().to_pylist()
+        rest = batch.select(others).to_pylist()
+        for row in range(batch.num_rows):
+            record = rest[row]
+            if valid[row]:
+                start, end = offsets[row], offsets[row + 1]
+                record[turns_column] = [dict(zip(keys, values)) if ok else None
+                                        for ok, *values in zip(present_turns[start:end], *(f[start:end] for f in fields))]
+            else:
+                record[turns_column] = None
+            yield index, record
+            index += 1
 
 
 def _turn(turn) -> tuple[object, object]:
