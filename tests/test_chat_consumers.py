@@ -1,8 +1,9 @@
-"""Builds go into the training tools without glue beyond the README's: TRL's SFTTrainer, apply_chat_template, FastChat.
+"""Builds go into the training tools with no glue beyond the README's: TRL's SFTTrainer, apply_chat_template, FastChat.
 
 Both output formats are built through the CLI from chat fixtures, read with `datasets` as users do, and
 fed through the README's own snippets (read from README.md, so the documented glue is the tested glue).
-The chat template is the one `flan-mini finetune` trains with; TRL must label exactly its tokens.
+The chat template is the one `flan-mini finetune` trains with: TRL must label exactly its tokens, and
+FastChat's own preprocess must produce exactly its token ids.
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ import json
 import math
 import re
 
+import datasets
 import pytest
+
+from finetune.conversation import VICUNA_V1_1
+from finetune.encode import IGNORE, encode_batch
 
 from .conftest import REPO, run_cli, write_recipe
 from .fixtures.chat_data import write_tulu_jsonl, write_ultrachat_parquet
-
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-datasets = pytest.importorskip("datasets")
-
-from finetune.conversation import VICUNA_V1_1  # noqa: E402
-from finetune.encode import IGNORE, encode_batch  # noqa: E402
 
 FORMATS = ("conversations", "messages")
 
@@ -127,15 +125,24 @@ def test_trl_sft_trainer_trains_two_steps_on_assistant_tokens_only(builds, token
         print(f"\nTRL SFTTrainer on a `{fmt}` build: losses {[round(loss, 4) for loss in losses]}")
 
 
-def test_the_fastchat_export_is_what_fastchat_train_reads(builds, tmp_path, monkeypatch):
+def test_fastchat_train_reads_the_export_as_the_trainers_token_ids(builds, tokenizer, tmp_path, monkeypatch):
+    """The README's export, read as FastChat's train.py reads --data_path, tokenised by its own preprocess."""
+    import copy
+
+    from fastchat.train import train
     monkeypatch.chdir(tmp_path)
     exec(readme_snippet('json.dump(ds.select_columns(["id", "conversations"])'), {"ds": builds["conversations"]})
-    records = json.loads((tmp_path / "flan_mini.json").read_text(encoding="utf-8"))
-    assert len(records) == builds["conversations"].num_rows
-    for record in records:
-        # FastChat's preprocess: roles {"human", "gpt"} only, alternating from human.
-        assert set(record) == {"id", "conversations"}
-        assert [t["from"] for t in record["conversations"]] == ["human", "gpt"] * (len(record["conversations"]) // 2)
+    records = json.load(open(tmp_path / "flan_mini.json"))  # as make_supervised_data_module reads it
+    assert len(records) == builds["conversations"].num_rows and all(set(r) == {"id", "conversations"} for r in records)
+    sources = [record["conversations"] for record in records]
+    fastchat_tokenizer = copy.deepcopy(tokenizer)
+    fastchat_tokenizer.pad_token = fastchat_tokenizer.unk_token  # as train.py sets it
+    fastchat_tokenizer.model_max_length = 4096
+    fastchat_tokenizer.legacy = False  # LlamaTokenizer's flag, read by FastChat's label masking only (not compared here)
+    out = train.preprocess(sources, fastchat_tokenizer)
+    _, ids = trainer_labels(sources, tokenizer)
+    for row_ids, mask, ours in zip(out["input_ids"], out["attention_mask"], ids):
+        assert row_ids[mask].tolist() == ours  # FastChat's vicuna_v1.1 prompt = the trainer's, token for token
 
 
 def test_without_the_role_map_trl_refuses_a_conversations_build(builds, tokenizer, tmp_path):
