@@ -263,3 +263,23 @@ def test_parquet_turns_read_column_wise_equal_the_row_by_row_records(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path, row_group_size=4)
     names = ["prompt_id", "messages", "plugins"]
     assert list(_parquet_records(path, names, "messages")) == list(iter_parquet(path, names))
+
+
+def test_system_turns_prepended_dropped_or_rejecting_and_roles_mapped(tmp_path):
+    path = tmp_path / "sys.jsonl"
+    records = [
+        {"conversations": [{"from": "system", "value": "Sys two"}, {"from": "user", "value": "Q2"},
+                           {"from": "chatgpt", "value": "A2"}, {"from": "Human", "value": "Q3"}, {"from": "BING", "value": "A3"}]},
+        {"messages": messages("Q1", "A1", system="Sys one")},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    # the first record shows the turns column; a record without it is rejected by name
+    table = read_all(adapter(path), path)
+    assert table.column("_reject").to_pylist() == [None, "missing:conversations"]
+    assert [t["value"] for t in table.column("conversations")[0].as_py()] == ["Sys two\n\nQ2", "A2", "Q3", "A3"]
+    table = read_all(adapter(path, system_turns="drop"), path)
+    assert [t["value"] for t in table.column("conversations")[0].as_py()] == ["Q2", "A2", "Q3", "A3"]
+    table = read_all(adapter(path, system_turns="reject"), path)
+    assert table.column("_reject").to_pylist() == ["policy:system_turn", "missing:conversations"]
+    with pytest.raises(SourceError, match="no `messages` column holding the turns"):
+        read_all(adapter(path, format="messages"), path)
