@@ -83,10 +83,10 @@ def test_three_published_layouts_build_with_exact_counts_and_every_drop_counted(
         assert [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2) and all(t["value"].strip() for t in turns)
     by_source = {name: [r for r in rows if r["recipe_source"] == name] for name in counts}
     # system turns: prepended to the first human turn (default), dropped where the recipe says so
-    assert all(r["conversations"][0]["value"].startswith("Be concise.\n\n") for r in by_source["tulu"] if r["source"] != "parts")
+    assert all(r["conversations"][0]["value"].startswith("Be concise.\n\n") for r in by_source["tulu"] if r["source"] != "tulu")
     assert not any("You are" in t["value"] for r in by_source["slimorca"] for t in r["conversations"])
     # kept `source` values; the other sources are labelled with their name
-    assert Counter(r["source"] for r in by_source["tulu"]) == {"ai2-adapt-dev/oasst1": 8, "parts": 1}
+    assert Counter(r["source"] for r in by_source["tulu"]) == {"ai2-adapt-dev/oasst1": 8, "tulu": 1}  # null: the label
     assert {r["source"] for r in by_source["ultrachat"]} == {"ultrachat"}
     # the trailing user turn is gone, content parts are joined, mapped roles are exchanges
     assert any(r["conversations"] == [{"from": "human", "value": "Name a colour."}, {"from": "gpt", "value": "Blue."}]

@@ -69,7 +69,7 @@ class ChatConfig(ShareGPTConfig):
         default_factory=list,
         description="Columns of the records written to the output column of the same name (a list), or "
         "{record column: output column}: e.g. [source, template_id, template_type, num_shots] to read a flan-mini "
-        "build back. Null values stay null, except in `source`, where they get the label.",
+        "build back. Null values stay null where the output column allows it (in `source` they get the label).",
     )
     # ShareGPT's page-specific repairs are off by default: an HTML answer in a chat dataset is content.
     clean_html: bool = Field(False, description="Convert replies stored as a web page's HTML into Markdown (as ShareGPT).")
@@ -226,9 +226,16 @@ class ChatAdapter(ShareGPTAdapter):
             return default
         return pc.if_else(table.column("source").is_null(), default, table.column("source")).combine_chunks()
 
-    def output_columns(self, table: pa.Table) -> dict[str, pa.Array]:
-        """The kept columns other than `source` (see source_column); nulls stay null."""
-        return {name: table.column(name).combine_chunks() for name in self.output_types if name != "source"}
+    def output_columns(self, table: pa.Table, computed: dict[str, pa.Array]) -> dict[str, pa.Array]:
+        """The kept columns. Nulls stay null where the output column allows them; elsewhere the computed
+        value fills them (`source`: the label, as source_column gives it)."""
+        out = {}
+        for name in self.output_types:
+            values = table.column(name).combine_chunks()
+            if not OUTPUT_SCHEMA.field(name).nullable and values.null_count:
+                values = pc.coalesce(values, computed[name])
+            out[name] = values
+        return out
 
     def describe(self) -> dict:
         config = self.config
