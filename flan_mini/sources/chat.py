@@ -43,8 +43,10 @@ from .sharegpt_rows import Rows
 TOOL_TURN = POLICY + "tool_turn"
 NON_TEXT = POLICY + "non_text_content"
 # Roles of tool use in the layouts in use (OpenAI's tool/function, Llama 3's ipython, LLaMA-Factory's
-# function_call/observation): such a conversation cannot be written as human/gpt turns.
-TOOL_ROLES = frozenset({"tool", "function", "function_call", "tool_call", "tool_calls", "tool_response", "observation", "ipython"})
+# function_call/observation, Glaive's function-call/function-response): such a conversation cannot be
+# written as human/gpt turns.
+TOOL_ROLES = frozenset({"tool", "function", "function_call", "function-call", "function_response", "function-response",
+                        "tool_call", "tool_calls", "tool_response", "observation", "ipython"})
 LAYOUTS = {"messages": ("role", "content"), "conversations": ("from", "value")}
 # Output columns a record cannot bring: the build makes them (ids, turns, the recipe's source name).
 NOT_KEEPABLE = frozenset({"id", "conversations", "messages", "recipe_source"})
