@@ -110,6 +110,7 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
         "template_type": template_type,
         "num_shots": num_shots,
     }
+    columns.update(adapter.output_columns(table, columns))  # values kept from the source's own columns
     out = pa.Table.from_pydict(columns, schema=OUTPUT_SCHEMA)
     for name in (KEY, RANK, GROUP):
         out = out.append_column(name, table.column(name))

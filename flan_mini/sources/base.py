@@ -217,6 +217,11 @@ class Adapter:
         """The output `source` value of each row (default: the recipe's label, or the source name)."""
         return pa.array([self.config.label or self.config.name] * table.num_rows, pa.string())
 
+    def output_columns(self, table: pa.Table, computed: dict[str, pa.Array]) -> dict[str, pa.Array]:
+        """Output columns whose values the rows bring themselves (a chat dataset's kept columns), replacing
+        the `computed` ones; default: none."""
+        return {}
+
     def describe(self) -> dict:
         """Adapter-specific settings shown by dry runs (filters and the like)."""
         return {}

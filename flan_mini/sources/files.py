@@ -61,6 +61,16 @@ def patterns_for_split(data_files, split: str) -> list[str] | None:
     return [data_files] if isinstance(data_files, str) else list(data_files)
 
 
+# Shards named as the Hub writes them name their split, whatever it is: data/train_sft-00000-of-00003.parquet.
+# `datasets` tries this before the keywords, so UltraChat's train_sft and train_gen are two splits, not `train`.
+SHARDED_SPLIT = re.compile(r"^data/([^/]+?)-\d{5}-of-\d{5}[^/]*$")
+
+
+def sharded_split_matches(name: str, split: str) -> bool:
+    """A shard's split name answers `split` when equal, or a keyword of it (`valid` for validation)."""
+    return name == split or name in SPLIT_KEYWORDS.get(split, ())
+
+
 def split_of(relative: str) -> str | None:
     """The split a file's path names, if any: `data/train-0000.parquet` -> 'train', `part.0.parquet` -> None.
 
@@ -99,6 +109,11 @@ def match_local(root: Path, patterns: list[str] | None, split: str, extensions: 
         p for p in root.rglob("*")
         if p.is_file() and p.name.lower().endswith(extensions) and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
+    sharded = {p: m.group(1) for p in candidates if (m := SHARDED_SPLIT.match(p.relative_to(root).as_posix()))}
+    if sharded:
+        chosen = [p for p, name in sharded.items() if sharded_split_matches(name, split)]
+        splits = ", ".join(sorted(set(sharded.values())))
+        return chosen, ([] if chosen else [f"data/{split}-NNNNN-of-NNNNN shards (the shards' splits: {splits})"])
     named = {p: split_of(p.relative_to(root).as_posix()) for p in candidates}
     if any(named.values()):
         chosen = [p for p in candidates if named[p] == split]
