@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import click
-import pyarrow as pa
 import yaml
 
 from .errors import FlanMiniError
@@ -42,35 +41,20 @@ def size_category(rows: int) -> str:
     return "n>1T"
 
 
-_PRIMITIVES = {
-    pa.string(): "string", pa.large_string(): "large_string", pa.bool_(): "bool",
-    pa.int8(): "int8", pa.int16(): "int16", pa.int32(): "int32", pa.int64(): "int64",
-    pa.uint8(): "uint8", pa.uint16(): "uint16", pa.uint32(): "uint32", pa.uint64(): "uint64",
-    pa.float16(): "float16", pa.float32(): "float32", pa.float64(): "float64",
-}
-
-
-def _feature(name: str | None, arrow_type: pa.DataType) -> dict:
-    """One entry of `dataset_info.features` in the YAML form `datasets` parses (``Features._from_yaml_list``).
+def features_yaml(schema) -> list[dict]:
+    """`dataset_info.features` for an Arrow schema, as `datasets` itself writes it (``Features._to_yaml_list``),
+    so the card's features are by construction what `datasets` reads from the shards.
 
     e.g. list<struct<from: string, value: string>> ->
          {"name": "conversations", "list": [{"name": "from", "dtype": "string"}, {"name": "value", ...}]}
     The old FLAN-MINI card wrote ``dtype: list`` here, which `datasets` cannot parse.
     """
-    entry = {"name": name} if name is not None else {}
-    if arrow_type in _PRIMITIVES:
-        return {**entry, "dtype": _PRIMITIVES[arrow_type]}
-    if pa.types.is_struct(arrow_type):
-        return {**entry, "struct": [_feature(f.name, f.type) for f in arrow_type]}
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        inner = _feature(None, arrow_type.value_type)
-        # A list of structs is written as the struct's field list; a list of a primitive as its dtype.
-        return {**entry, "list": inner.get("struct", inner.get("dtype", inner))}
-    raise FlanMiniError(f"column {name!r}: Arrow type {arrow_type} has no data-card feature mapping")
+    from datasets import Features
 
-
-def features_yaml(schema: pa.Schema) -> list[dict]:
-    return [_feature(field.name, field.type) for field in schema]
+    try:
+        return Features.from_arrow_schema(schema)._to_yaml_list()
+    except (ValueError, TypeError, NotImplementedError) as err:
+        raise FlanMiniError(f"the shards' schema has no data-card feature mapping: {err}") from None
 
 
 def _load_notes() -> dict:
@@ -91,21 +75,27 @@ def _licence_of(source: dict) -> str:
     return (source.get("license") or "unknown").strip().lower()
 
 
-def licence_metadata(sources: list[dict]) -> dict:
-    """YAML licence keys: the one shared id, or `other` + license_name/license_details when the parts differ.
+def licence_metadata(sources: list[dict], repo_id: str | None = None) -> dict:
+    """YAML licence keys the Hub's licence filter reads: the list of the sources' licence ids, plus `other` with
+    `license_name` and `license_link` when a source's terms have no standard id.
 
-    e.g. [apache-2.0, cc-by-nc-4.0] -> {"license": "other", "license_name": "per-source-licences",
-         "license_details": "Each row keeps its source's licence: flan2021: apache-2.0; alpaca: cc-by-nc-4.0."}
+    e.g. [apache-2.0, cc-by-nc-4.0]     -> {"license": ["apache-2.0", "cc-by-nc-4.0"]}
+         [apache-2.0, other (sharegpt)] -> {"license": ["apache-2.0", "other"], "license_name": "per-source-licences",
+                                            "license_link": "https://huggingface.co/datasets/<repo>#licences"}
     """
-    ids = [_licence_of(s) for s in sources]
-    if len(set(ids)) == 1 and ids[0] != "other":
-        return {"license": ids[0]}
-    details = "; ".join(f"{s['name']}: {lid}" for s, lid in zip(sources, ids))
+    known = set(_load_notes()["licences"]) - {"other", "unknown"}
+    ids = list(dict.fromkeys(_licence_of(s) for s in sources))
+    standard = [lid for lid in ids if lid in known]
+    if len(standard) == len(ids):
+        return {"license": standard[0] if len(standard) == 1 else standard}
+    if ids == ["unknown"]:
+        return {"license": "unknown"}
+    details = "; ".join(f"{s['name']}: {_licence_of(s)}" for s in sources)
     return {
-        "license": "other",
+        "license": standard + ["other"] if standard else "other",
         "license_name": MIXED_LICENCE_NAME,
-        "license_details": f"Each row keeps the licence of its source (recipe_source column): {details}. "
-        "See the card's Licences section.",
+        "license_link": f"https://huggingface.co/datasets/{repo_id}#licences" if repo_id else "README.md",
+        "license_details": f"Each row keeps the licence of its source (recipe_source column): {details}.",
     }
 
 
@@ -116,7 +106,7 @@ def _note_key(source: dict, notes: dict) -> str | None:
     return None
 
 
-def card_data(manifest: dict, stats):
+def card_data(manifest: dict, stats, repo_id: str | None = None):
     """The YAML header as a ``huggingface_hub.DatasetCardData``; features come from the shards' own schema."""
     from huggingface_hub import DatasetCardData
 
@@ -136,7 +126,7 @@ def card_data(manifest: dict, stats):
     return DatasetCardData(
         pretty_name=settings.get("pretty_name") or manifest["name"],
         language=languages,
-        **licence_metadata(sources),
+        **licence_metadata(sources, repo_id),
         task_categories=["text-generation"],
         size_categories=[size_category(stats.rows)],
         # "extended|<id>" is the Hub's convention for a dataset derived from another Hub dataset.
@@ -297,8 +287,11 @@ def _context(manifest: dict, stats, repo_id: str | None, header: str) -> dict:
         })
     dedup = _dedup_summary(manifest.get("dedup"))
     from .decontam.report import card_context
+    messages = (manifest.get("output") or {}).get("format") == "messages"
     return {
         "card_data": header,
+        "fmt": {"name": "messages", "prompt_role": "user", "response_role": "assistant"} if messages
+        else {"name": "conversations", "prompt_role": "human", "response_role": "gpt"},
         "title": settings.get("pretty_name") or manifest["name"],
         "description": " ".join(
             str(settings.get("description") or manifest.get("description") or DEFAULT_DESCRIPTION).split()
@@ -336,7 +329,10 @@ def render_card(manifest: dict, stats, *, repo_id: str | None = None) -> str:
     """README.md's text: the YAML header from DatasetCardData and the Jinja body from data_cards/."""
     from huggingface_hub import DatasetCard
 
-    header = card_data(manifest, stats).to_yaml()
+    from .manifest import portable
+
+    manifest = portable(manifest)  # the card is published: no path of the building machine in it
+    header = card_data(manifest, stats, repo_id).to_yaml()
     text = _environment().get_template(TEMPLATE_FILE).render(**_context(manifest, stats, repo_id, header))
     text = re.sub(r"\n{3,}", "\n\n", text)  # conditionals leave blank runs; Markdown does not need them
     DatasetCard(text)  # parses the header back, so a malformed card fails here and not on the Hub
@@ -372,6 +368,26 @@ def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
         for temporary in staged.values():
             temporary.unlink(missing_ok=True)
     return folder / CARD_FILE
+
+
+def refresh_card(folder: Path, *, repo_id: str) -> bool:
+    """Re-render README.md for the repo it is about to be published to (figures do not depend on the repo).
+    Returns whether the text changed; the folder must be consistent, as for ``write_card``."""
+    from .card_stats import compute_stats
+    from .manifest import check_folder
+
+    folder = Path(folder)
+    manifest, shards = check_folder(folder)
+    stats = compute_stats(shards, [s["name"] for s in manifest["sources"]])
+    _check_counts(manifest, stats)
+    text = render_card(manifest, stats, repo_id=repo_id)
+    path = folder / CARD_FILE
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    staged = folder / f".{CARD_FILE}.tmp"
+    staged.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(staged, path)
+    return True
 
 
 @click.command("card")

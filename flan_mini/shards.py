@@ -35,6 +35,9 @@ OUTPUT_SCHEMA = pa.schema(
 )
 
 DATA_DIR = "data"
+# Stage reports (dedup clusters, decontamination matches) live here, outside data/, so the card's configs, globs
+# over data/ and `load_dataset("parquet", data_dir=...)` never mix them with training rows.
+REPORTS_DIR = "reports"
 DEFAULT_SPLIT = "train"
 # Row groups small enough for the Hub's viewer and for partial reads, large enough to compress well.
 ROW_GROUP_ROWS = 10_000

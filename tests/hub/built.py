@@ -98,9 +98,10 @@ def make_built_folder(folder: Path, *, seed: int = 7, target_shard_bytes: int = 
     if dedup:  # a small clusters file in the dedup stage's layout, listed with its real sha256
         clusters = pa.table({"cluster_id": [0, 0], "id": ["a_1", "a_2"], "is_keeper": [True, False],
                              "similarity": [1.0, 0.9], "reason": ["kept: first in selection order", "near duplicate"]})
-        pq.write_table(clusters, folder / "dedup_clusters.parquet")
-        path = folder / "dedup_clusters.parquet"
-        clusters_file = {"path": path.name, "rows": 2, "bytes": path.stat().st_size,
+        path = folder / "reports" / "dedup_clusters.parquet"
+        path.parent.mkdir(exist_ok=True)
+        pq.write_table(clusters, path)
+        clusters_file = {"path": "reports/dedup_clusters.parquet", "rows": 2, "bytes": path.stat().st_size,
                          "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     manifest = {
         "format_version": 1,

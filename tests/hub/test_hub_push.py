@@ -78,11 +78,13 @@ def test_a_rebuild_replaces_stale_shards_and_keeps_foreign_files(built, hub, tmp
 def test_only_changed_files_are_uploaded(built, hub):
     push_folder(built, REPO)
     uploads_before = len(hub.calls("PUT", "^/lfs-upload/"))
-    write_card(built, repo_id="another/name")  # only README.md changes
+    (built / "manifest.json").write_text((built / "manifest.json").read_text() + "\n")  # only it changes
+    write_card(built, repo_id="another/name")  # and the card, which the push renders for REPO again
     result = push_folder(built, REPO)
-    assert result.uploaded == ["README.md"]
+    assert result.uploaded == ["manifest.json"]
     assert len(hub.calls("PUT", "^/lfs-upload/")) == uploads_before
-    assert hub.files(REPO)["README.md"] == (built / "README.md").read_bytes()
+    assert hub.files(REPO)["manifest.json"] == (built / "manifest.json").read_bytes()
+    assert b'load_dataset("flan-mini/sample"' in hub.files(REPO)["README.md"]
 
 
 def test_push_to_a_new_branch_and_private_repo(built, hub):
@@ -170,5 +172,5 @@ def test_publish_config_is_the_recipes_publish_section(built, hub):
 
 def test_a_build_with_dedup_publishes_its_clusters_file(sample_build):
     manifest = json.loads((sample_build / "manifest.json").read_text())
-    assert "dedup_clusters.parquet" in publish_files(sample_build, manifest)
+    assert "reports/dedup_clusters.parquet" in publish_files(sample_build, manifest)
     verify_folder(sample_build)  # the clusters file matches the manifest's sha256
