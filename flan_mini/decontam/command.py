@@ -58,7 +58,7 @@ def parse_benchmark(text: str) -> dict:
               help="Also write the report (JSON) to this file.")
 @click.option("--workers", type=int, help="Threads scanning the shards. Default 2.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-@click.option("--fail-on-match", is_flag=True, help="Exit with status 2 when any row matches a benchmark item.")
+@click.option("--fail-on-match", is_flag=True, help="Exit with status 3 when any row matches a benchmark item.")
 def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tokens, compare, columns, out_dir,
                           report_path, workers, overwrite, fail_on_match):
     """Check the rows of the dataset FOLDER against evaluation benchmarks (word n-gram overlap).
@@ -98,4 +98,4 @@ def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tok
         click.echo(f"wrote {out_dir}/data/, {out_dir}/decontam_matches.parquet ({report['matches_file']['rows']:,} "
                    f"matches), {out_dir}/decontam_report.json in {report['seconds']:.1f} s")
     if fail_on_match and matched:
-        click.get_current_context().exit(2)
+        click.get_current_context().exit(3)  # 2 is a usage error

@@ -46,7 +46,7 @@ def test_report_only_writes_nothing_and_can_fail_a_pipeline(folder, tmp_path):
     assert "  humaneval      164       164        2       2        0  a 2" in result.output
     assert "e.g. humaneval HumanEval/0 in row-5 (100%): from typing import List" in result.output
     assert sorted(p.name for p in folder.rglob("*")) == before
-    assert run_cli("decontaminate", folder, "--benchmark", "humaneval", "--fail-on-match").exit_code == 2
+    assert run_cli("decontaminate", folder, "--benchmark", "humaneval", "--fail-on-match").exit_code == 3
     report = tmp_path / "report.json"
     bf.write_mmlu_csv(tmp_path / "mmlu")
     result = run_cli("decontaminate", folder, "--benchmark", "humaneval", "--benchmark", f"mmlu={tmp_path / 'mmlu'}",
