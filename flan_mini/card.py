@@ -360,7 +360,9 @@ def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
     try:
         composition_chart(names, [s.get("requested") for s in manifest["sources"]],
                           [s.rows for s in stats.sources], staged[COMPOSITION_PNG])
-        length_histogram(names, stats.lengths, staged[LENGTHS_PNG])
+        messages = manifest["output"].get("format") == "messages"
+        length_histogram(names, stats.lengths, staged[LENGTHS_PNG],
+                         role_names=("user", "assistant") if messages else ("human", "gpt"))
         staged[CARD_FILE].write_text(text, encoding="utf-8", newline="\n")
         for name, temporary in staged.items():
             os.replace(temporary, folder / name)
