@@ -18,8 +18,9 @@ from .manifest import MANIFEST
 log = logging.getLogger(__name__)
 
 CARD_FIGURES = (COMPOSITION_PNG, LENGTHS_PNG)
-# Remote files a push owns: anything under data/ plus these. A stale shard left on the Hub would be read by the
-# card's `data/train-*` config, so those are deleted; anything else in the repo (a LICENSE, .gitattributes) stays.
+# Remote files a push owns: anything under data/ and reports/ plus these. A stale shard left on the Hub would be
+# read by the card's `data/train-*` config, so those are deleted; anything else in the repo (a LICENSE,
+# .gitattributes) stays. The stage reports were once written at the top level: a re-push removes those copies.
 CLUSTERS_FILE = "dedup_clusters.parquet"  # flan_mini.dedup.report's; named here to keep imports light
 MATCHES_FILE = "decontam_matches.parquet"  # flan_mini.decontam.report's
 MANAGED_TOP_LEVEL = (MANIFEST, CARD_FILE, *CARD_FIGURES, CLUSTERS_FILE, MATCHES_FILE)
