@@ -195,7 +195,7 @@ def _licence_rows(manifest: dict, notes: dict) -> list[dict]:
     return rows
 
 
-def _limitations(manifest: dict, sources: list[dict], notes: dict) -> list[str]:
+def _limitations(manifest: dict, sources: list[dict], notes: dict, unit: str = "characters") -> list[str]:
     """Known gaps of this build, from its own numbers first, then from what its sources are."""
     found = []
     for s in sources:
@@ -220,7 +220,9 @@ def _limitations(manifest: dict, sources: list[dict], notes: dict) -> list[str]:
     if any(s.get("adapter") == "flan" for s in manifest["sources"]):
         found.append("FLAN rows inherit the label noise and templates of the FLAN Collection; few-shot prompts "
                      "inline exemplars from the same task, so they are much longer than responses.")
-    found.append("Lengths are counted in characters; token counts depend on the tokenizer you train with.")
+    if unit == "characters":
+        found.append("Lengths are counted in characters; token counts depend on the tokenizer you train with "
+                     "(name one in the recipe's `card.tokenizer` to count tokens).")
     return found
 
 
@@ -320,7 +322,8 @@ def _context(manifest: dict, stats, repo_id: str | None, header: str) -> dict:
             {"name": s["name"], "note": " ".join(notes["sources"][key]["note"].split())}
             for s in manifest["sources"] if (key := _note_key(s, notes))
         ],
-        "limitations": _limitations(manifest, sources, notes),
+        "limitations": _limitations(manifest, sources, notes, stats.unit),
+        "length_unit": stats.unit, "tokenizer": settings.get("tokenizer"),
         "figures": {"composition": COMPOSITION_PNG, "lengths": LENGTHS_PNG},
     }
 
@@ -346,15 +349,13 @@ def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
     consistent (manifest lists exactly the shards present, with matching sizes and sha256). The three files are
     written under temporary names and renamed together at the end, so a failure leaves the old card in place.
     """
-    from .card_stats import compute_stats
     from .manifest import check_folder
     from .plots import composition_chart, length_histogram
 
     folder = Path(folder)
     manifest, shards = check_folder(folder)
     names = [s["name"] for s in manifest["sources"]]
-    stats = compute_stats(shards, names)
-    _check_counts(manifest, stats)
+    stats = _stats(manifest, shards)
     text = render_card(manifest, stats, repo_id=repo_id)
     staged = {name: folder / f".{name}.tmp" for name in CARD_FILES}
     try:
@@ -362,7 +363,7 @@ def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
                           [s.rows for s in stats.sources], staged[COMPOSITION_PNG])
         messages = manifest["output"].get("format") == "messages"
         length_histogram(names, stats.lengths, staged[LENGTHS_PNG],
-                         role_names=("user", "assistant") if messages else ("human", "gpt"))
+                         role_names=("user", "assistant") if messages else ("human", "gpt"), unit=stats.unit)
         staged[CARD_FILE].write_text(text, encoding="utf-8", newline="\n")
         for name, temporary in staged.items():
             os.replace(temporary, folder / name)
@@ -372,17 +373,29 @@ def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
     return folder / CARD_FILE
 
 
+def _stats(manifest: dict, shards: list[Path]):
+    """The shards' statistics, with lengths in tokens when the recipe's `card.tokenizer` names one."""
+    from .card_stats import compute_stats
+
+    tokenizer = _card_settings(manifest).get("tokenizer")
+    counter = None
+    if tokenizer:
+        from .card_tokens import token_counter
+
+        counter = token_counter(tokenizer)
+    stats = compute_stats(shards, [s["name"] for s in manifest["sources"]], counter)
+    _check_counts(manifest, stats)
+    return stats
+
+
 def refresh_card(folder: Path, *, repo_id: str) -> bool:
     """Re-render README.md for the repo it is about to be published to (figures do not depend on the repo).
     Returns whether the text changed; the folder must be consistent, as for ``write_card``."""
-    from .card_stats import compute_stats
     from .manifest import check_folder
 
     folder = Path(folder)
     manifest, shards = check_folder(folder)
-    stats = compute_stats(shards, [s["name"] for s in manifest["sources"]])
-    _check_counts(manifest, stats)
-    text = render_card(manifest, stats, repo_id=repo_id)
+    text = render_card(manifest, _stats(manifest, shards), repo_id=repo_id)
     path = folder / CARD_FILE
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False

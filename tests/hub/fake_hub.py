@@ -111,6 +111,14 @@ class FakeHub:
             oid = repo.commits[oid].parent
         return commits
 
+    def add_repo(self, repo_id: str, files: dict[str, bytes]) -> None:
+        """A public repo holding ``files`` (e.g. a model repo with a tokenizer.json), in one commit."""
+        with self.lock:
+            repo = self._create_repo(repo_id, private=False)
+            head = repo.commits[repo.branches["main"]]
+            stored = {path: StoredFile(content, path.endswith(LFS_SUFFIXES)) for path, content in files.items()}
+            repo.branches["main"] = self._new_commit(repo, head.oid, "add files", {**head.files, **stored}).oid
+
     def calls(self, method: str, pattern: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
 
@@ -281,7 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
                 data = json.loads(body)
                 ok = data["oid"] in hub.lfs_objects and len(hub.lfs_objects[data["oid"]]) == data["size"]
                 return (200, {}, None, None) if ok else (404, {"error": "object not found"}, None, None)
-            match = re.match(r"^/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
+            # Dataset files under /datasets/, model files (e.g. a tokenizer.json) at the root, as on the Hub.
+            match = re.match(r"^/(?:datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
             if method in ("GET", "HEAD") and match:
                 return self._resolve(*match.groups())
             match = re.match(r"^/api/datasets/([^/]+/[^/]+)(?:/(.*))?$", path)
