@@ -71,6 +71,9 @@ def _relative(value: str, base: Path | None) -> str:
     return Path(os.path.relpath(value, base)).as_posix() if base is not None else Path(value).name
 
 
+_TEXT_KEYS = frozenset({"excerpt", "span", "description", "note", "message"})
+
+
 def portable(manifest: dict) -> dict:
     """The manifest with no absolute path of the building machine: every absolute path becomes relative to the
     recipe's folder (where a recipe's own relative paths start), the recipe itself is named by its file name and
@@ -85,6 +88,8 @@ def portable(manifest: dict) -> dict:
             return [walk(v) for v in value]
         if key == "command" and isinstance(value, str):
             return portable_command(value, base)
+        if key in _TEXT_KEYS:  # row excerpts and prose are data, even when they look like a path
+            return value
         return _relative(value, base) if isinstance(value, str) else value
 
     return walk(manifest)

@@ -39,9 +39,11 @@ def test_portable_rules():
     assert portable_command("flan-mini build /home/me/mix/r.yaml --out=/tmp/x", None) == "flan-mini build r.yaml"
     manifest = {"recipe": {"path": "/home/me/mix/r.yaml"}, "command": "flan-mini build /home/me/mix/r.yaml",
                 "sources": [{"origin": {"path": "/home/me/mix/data/a.jsonl"}}, {"origin": {"path": "/srv/b"}}],
-                "description": "text with / slashes"}
+                "description": "text with / slashes",
+                "reject_examples": [{"file": "/home/me/mix/data/a.jsonl", "excerpt": "/etc/passwd"}]}
     assert portable(manifest) == {
         "recipe": {"path": "r.yaml"}, "command": "flan-mini build r.yaml",
         "sources": [{"origin": {"path": "data/a.jsonl"}}, {"origin": {"path": "../../../srv/b"}}],
         "description": "text with / slashes",
+        "reject_examples": [{"file": "data/a.jsonl", "excerpt": "/etc/passwd"}],  # row text is left as it is
     }

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from huggingface_hub import DatasetCard
 
-from flan_mini.card import features_yaml, licence_metadata, size_category
+from flan_mini.card_header import features_yaml, licence_metadata, size_category
 from flan_mini.errors import FlanMiniError
 from flan_mini.shards import OUTPUT_SCHEMA, shard_paths
 
