@@ -15,6 +15,7 @@ from flan_mini.card import write_card
 from flan_mini.hub import push_folder
 from flan_mini.shards import shard_paths
 
+from ..conftest import SAMPLE_DATA, run_cli, write_recipe
 from .built import make_built_folder
 
 REPO = "flan-mini/messages-mix"
@@ -41,6 +42,32 @@ def test_a_messages_card_describes_messages_only(messages_build):
     features = datasets.Features._from_yaml_list(header["dataset_info"]["features"])
     assert features == datasets.Features.from_arrow_schema(pq.read_schema(shard_paths(messages_build)[0]))
     assert "messages" in features and "conversations" not in features
+
+
+def test_a_real_messages_build_has_a_messages_card(tmp_path):
+    import datasets
+    from huggingface_hub import DatasetCard
+
+    recipe = write_recipe(tmp_path, f"""
+        name: msgs
+        output: {{format: messages}}
+        sources:
+          - {{name: alpaca, adapter: alpaca, path: {SAMPLE_DATA}/alpaca_gpt4, n: 20}}
+          - name: chat
+            adapter: sharegpt
+            path: {SAMPLE_DATA}/sharegpt/ShareGPT_V3_unfiltered_cleaned_split.json
+            n: 6
+            max_reject_rate: 0.9
+    """)
+    out = tmp_path / "out"
+    assert run_cli("build", recipe, "--out", out, "-q").exit_code == 0
+    text = (out / "README.md").read_text()
+    for word in ROLE_WORDS:
+        assert word not in text, word
+    header = DatasetCard.load(out / "README.md").data.to_dict()
+    assert datasets.Features._from_yaml_list(header["dataset_info"]["features"]) == \
+        datasets.Features.from_arrow_schema(pq.read_schema(shard_paths(out)[0]))
+    assert "Prompts are `user` turns and responses `assistant` turns" in text
 
 
 def _load_by_repo_id(repo_id: str, endpoint: str, home) -> list[dict]:
