@@ -292,5 +292,9 @@ def refresh_card(folder: Path, *, repo_id: str) -> bool:
 @click.option("--repo-id", default=None, metavar="ORG/NAME", help="Hub id to show in the card's loading snippet.")
 def card_command(folder: Path, repo_id: str | None) -> None:
     """Write the data card (README.md) and its figures for a built dataset FOLDER."""
+    if repo_id is not None:
+        from .hub import check_repo_id
+
+        check_repo_id(repo_id)
     path = write_card(folder, repo_id=repo_id)
     click.echo(f"wrote {path} ({COMPOSITION_PNG}, {LENGTHS_PNG})")

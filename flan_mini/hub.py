@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .card import CARD_FILE, COMPOSITION_PNG, LENGTHS_PNG
 from .errors import FlanMiniError, PublishError
@@ -86,6 +86,14 @@ class PublishConfig(BaseModel):
     private: bool = Field(False, description="Create the repo as private (ignored if it exists).")
     revision: str | None = Field(None, description="Branch to commit to; created from main if missing.")
     message: str | None = Field(None, description="Commit message; default names the build.")
+
+    @field_validator("repo_id")
+    @classmethod
+    def _hub_accepts(cls, value: str) -> str:
+        try:
+            return check_repo_id(value)
+        except PublishError as err:
+            raise ValueError(str(err)) from None
 
 
 @dataclass

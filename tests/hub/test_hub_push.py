@@ -138,7 +138,7 @@ def test_an_explicit_token_wins(built, hub):
     assert {r.authorization for r in hub.requests if r.authorization} == {"Bearer hf_explicit"}
 
 
-@pytest.mark.parametrize("repo_id", ["no-namespace", "a/b/c", "org/has space", ""])
+@pytest.mark.parametrize("repo_id", ["no-namespace", "a/b/c", "org/has space", "", "org/a--b", "org/name.git"])
 def test_bad_repo_ids_are_refused(built, hub, repo_id):
     with pytest.raises(PublishError, match="expected ORG/NAME"):
         push_folder(built, repo_id)
@@ -165,7 +165,7 @@ def test_publish_config_is_the_recipes_publish_section(built, hub):
     result = push_folder(built, **config.model_dump())
     assert result.changed and hub.repos["org/from-recipe"].private
     assert hub.history("org/from-recipe")[0].summary == "built"
-    for bad in ({"repo_id": "no-slash"}, {"repo_id": "a/b", "privat": True}):
+    for bad in ({"repo_id": "no-slash"}, {"repo_id": "a/b", "privat": True}, {"repo_id": "org/a--b"}):
         with pytest.raises(ValidationError):
             PublishConfig.model_validate(bad)
 
