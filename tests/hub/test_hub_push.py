@@ -174,3 +174,16 @@ def test_a_build_with_dedup_publishes_its_clusters_file(sample_build):
     manifest = json.loads((sample_build / "manifest.json").read_text())
     assert "reports/dedup_clusters.parquet" in publish_files(sample_build, manifest)
     verify_folder(sample_build)  # the clusters file matches the manifest's sha256
+
+
+def test_a_push_removes_stage_reports_left_at_the_top_level_by_older_builds(built, hub):
+    push_folder(built, REPO)
+    repo = hub.repos[REPO]
+    head = repo.commits[repo.branches["main"]]
+    from .fake_hub import StoredFile
+    legacy = {"dedup_clusters.parquet": StoredFile(b"old", True), "reports/stale.parquet": StoredFile(b"old", True)}
+    repo.branches["main"] = hub._new_commit(repo, head.oid, "old layout", {**head.files, **legacy}).oid
+    result = push_folder(built, REPO)
+    assert result.deleted == ["dedup_clusters.parquet", "reports/stale.parquet"]
+    assert "reports/dedup_clusters.parquet" in hub.files(REPO)
+    assert "dedup_clusters.parquet" not in hub.files(REPO)
