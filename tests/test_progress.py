@@ -51,6 +51,18 @@ def test_overall_progress_counts_sources_rows_and_eta():
     assert overall[1].startswith("build: 2/2 sources, 400 / 400 rows, ") and "ETA" not in overall[1]
 
 
+def test_bar_mode_keeps_one_overall_bar_above_the_stage_bars():
+    stream = Terminal()
+    reporter = Reporter.for_stream(stream)
+    reporter.expect_sources({"a": 10, "b": 30})
+    for name, rows in (("a", 10), ("b", 30)):
+        with reporter.task(f"fetch {name}", total=rows) as task:
+            task.update(rows)
+    text = stream.getvalue()
+    assert "build:" in text and "2/2 sources" in text and "fetch b" in text
+    assert reporter._overall.bar.n == 40 and reporter._overall.bar.pos == 0
+
+
 def test_bar_mode_draws_a_bar():
     stream = Terminal()
     with Reporter.for_stream(stream).task("render", total=1000) as task:
