@@ -7,149 +7,21 @@ import re
 from pathlib import Path
 
 import click
-import pyarrow as pa
-import yaml
 
+from .card_header import CARD_DIR, _card_settings, _licence_of, _load_notes, _note_key, card_data
 from .errors import FlanMiniError
-from .paths import data_folder
 
-CARD_DIR = data_folder("data_cards")
 TEMPLATE_FILE = "dataset_card.md.j2"
-NOTES_FILE = "licences.yaml"
 CARD_FILE = "README.md"
 COMPOSITION_PNG = "composition.png"
 LENGTHS_PNG = "lengths.png"
 CARD_FILES = (CARD_FILE, COMPOSITION_PNG, LENGTHS_PNG)
 
-# The Hub's size buckets (huggingface_hub.DatasetCardData's documented values), as (upper bound, label).
-SIZE_CATEGORIES = [
-    (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
-    (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"), (1_000_000_000_000, "100B<n<1T"),
-]
-MIXED_LICENCE_NAME = "per-source-licences"  # the Hub wants license_name in [a-z0-9-.] with `license: other`
 DEFAULT_DESCRIPTION = (
     "An instruction-tuning mixture in the style of FLAN-MINI (Flacuna, arXiv 2307.02053): templated FLAN "
     "Collection tasks, code problems and chat data in one conversational format, built with flan-mini from a "
     "declarative recipe."
 )
-
-
-def size_category(rows: int) -> str:
-    for bound, label in SIZE_CATEGORIES:
-        if rows < bound:
-            return label
-    return "n>1T"
-
-
-_PRIMITIVES = {
-    pa.string(): "string", pa.large_string(): "large_string", pa.bool_(): "bool",
-    pa.int8(): "int8", pa.int16(): "int16", pa.int32(): "int32", pa.int64(): "int64",
-    pa.uint8(): "uint8", pa.uint16(): "uint16", pa.uint32(): "uint32", pa.uint64(): "uint64",
-    pa.float16(): "float16", pa.float32(): "float32", pa.float64(): "float64",
-}
-
-
-def _feature(name: str | None, arrow_type: pa.DataType) -> dict:
-    """One entry of `dataset_info.features` in the YAML form `datasets` parses (``Features._from_yaml_list``).
-
-    e.g. list<struct<from: string, value: string>> ->
-         {"name": "conversations", "list": [{"name": "from", "dtype": "string"}, {"name": "value", ...}]}
-    The old FLAN-MINI card wrote ``dtype: list`` here, which `datasets` cannot parse.
-    """
-    entry = {"name": name} if name is not None else {}
-    if arrow_type in _PRIMITIVES:
-        return {**entry, "dtype": _PRIMITIVES[arrow_type]}
-    if pa.types.is_struct(arrow_type):
-        return {**entry, "struct": [_feature(f.name, f.type) for f in arrow_type]}
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        inner = _feature(None, arrow_type.value_type)
-        # A list of structs is written as the struct's field list; a list of a primitive as its dtype.
-        return {**entry, "list": inner.get("struct", inner.get("dtype", inner))}
-    raise FlanMiniError(f"column {name!r}: Arrow type {arrow_type} has no data-card feature mapping")
-
-
-def features_yaml(schema: pa.Schema) -> list[dict]:
-    return [_feature(field.name, field.type) for field in schema]
-
-
-def _load_notes() -> dict:
-    with open(CARD_DIR / NOTES_FILE, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
-def _card_settings(manifest: dict) -> dict:
-    """Optional `card:` section of the resolved recipe (pretty_name, description, language, tags).
-
-    The description falls back to the manifest's top-level `description` (the recipe's), then to a default.
-    """
-    resolved = (manifest.get("recipe") or {}).get("resolved") or {}
-    return resolved.get("card") or {}
-
-
-def _licence_of(source: dict) -> str:
-    return (source.get("license") or "unknown").strip().lower()
-
-
-def licence_metadata(sources: list[dict]) -> dict:
-    """YAML licence keys: the one shared id, or `other` + license_name/license_details when the parts differ.
-
-    e.g. [apache-2.0, cc-by-nc-4.0] -> {"license": "other", "license_name": "per-source-licences",
-         "license_details": "Each row keeps its source's licence: flan2021: apache-2.0; alpaca: cc-by-nc-4.0."}
-    """
-    ids = [_licence_of(s) for s in sources]
-    if len(set(ids)) == 1 and ids[0] != "other":
-        return {"license": ids[0]}
-    details = "; ".join(f"{s['name']}: {lid}" for s, lid in zip(sources, ids))
-    return {
-        "license": "other",
-        "license_name": MIXED_LICENCE_NAME,
-        "license_details": f"Each row keeps the licence of its source (recipe_source column): {details}. "
-        "See the card's Licences section.",
-    }
-
-
-def _note_key(source: dict, notes: dict) -> str | None:
-    for key in (source.get("label"), source.get("adapter"), source.get("name")):
-        if key and key in notes["sources"]:
-            return key
-    return None
-
-
-def card_data(manifest: dict, stats):
-    """The YAML header as a ``huggingface_hub.DatasetCardData``; features come from the shards' own schema."""
-    from huggingface_hub import DatasetCardData
-
-    settings = _card_settings(manifest)
-    notes = _load_notes()
-    sources = manifest["sources"]
-    split = manifest["output"]["split"]
-    language = settings.get("language") or ["en"]
-    languages = [language] if isinstance(language, str) else list(language)
-    for source in sources:
-        key = _note_key(source, notes)
-        for extra in (notes["sources"][key].get("languages", []) if key else []):
-            if extra not in languages:
-                languages.append(extra)
-    origins = [s["origin"]["repo_id"] for s in sources if (s.get("origin") or {}).get("repo_id")]
-    tags = ["instruction-tuning", "flan", "flan-mini"] + [t for t in settings.get("tags", []) if t]
-    return DatasetCardData(
-        pretty_name=settings.get("pretty_name") or manifest["name"],
-        language=languages,
-        **licence_metadata(sources),
-        task_categories=["text-generation"],
-        size_categories=[size_category(stats.rows)],
-        # "extended|<id>" is the Hub's convention for a dataset derived from another Hub dataset.
-        source_datasets=[f"extended|{r}" for r in dict.fromkeys(origins)] or None,
-        tags=list(dict.fromkeys(tags)),
-        configs=[{"config_name": "default", "data_files": [{"split": split, "path": f"data/{split}-*"}]}],
-        dataset_info={
-            "features": features_yaml(stats.schema),
-            "splits": [{"name": split, "num_bytes": stats.num_bytes, "num_examples": stats.rows}],
-            "download_size": manifest["output"]["bytes"],
-            "dataset_size": stats.num_bytes,
-        },
-    )
 
 
 def _cell(value) -> str:
@@ -205,7 +77,7 @@ def _licence_rows(manifest: dict, notes: dict) -> list[dict]:
     return rows
 
 
-def _limitations(manifest: dict, sources: list[dict], notes: dict) -> list[str]:
+def _limitations(manifest: dict, sources: list[dict], notes: dict, unit: str = "characters") -> list[str]:
     """Known gaps of this build, from its own numbers first, then from what its sources are."""
     found = []
     for s in sources:
@@ -230,7 +102,9 @@ def _limitations(manifest: dict, sources: list[dict], notes: dict) -> list[str]:
     if any(s.get("adapter") == "flan" for s in manifest["sources"]):
         found.append("FLAN rows inherit the label noise and templates of the FLAN Collection; few-shot prompts "
                      "inline exemplars from the same task, so they are much longer than responses.")
-    found.append("Lengths are counted in characters; token counts depend on the tokenizer you train with.")
+    if unit == "characters":
+        found.append("Lengths are counted in characters; token counts depend on the tokenizer you train with "
+                     "(name one in the recipe's `card.tokenizer` to count tokens).")
     return found
 
 
@@ -298,8 +172,11 @@ def _context(manifest: dict, stats, repo_id: str | None, header: str) -> dict:
     dedup = _dedup_summary(manifest.get("dedup"))
     from .decontam.report import card_context
     from .task_distribution import card_rows as task_distribution_rows
+    messages = (manifest.get("output") or {}).get("format") == "messages"
     return {
         "card_data": header,
+        "fmt": {"name": "messages", "prompt_role": "user", "response_role": "assistant"} if messages
+        else {"name": "conversations", "prompt_role": "human", "response_role": "gpt"},
         "title": settings.get("pretty_name") or manifest["name"],
         "description": " ".join(
             str(settings.get("description") or manifest.get("description") or DEFAULT_DESCRIPTION).split()
@@ -329,7 +206,8 @@ def _context(manifest: dict, stats, repo_id: str | None, header: str) -> dict:
             {"name": s["name"], "note": " ".join(notes["sources"][key]["note"].split())}
             for s in manifest["sources"] if (key := _note_key(s, notes))
         ],
-        "limitations": _limitations(manifest, sources, notes),
+        "limitations": _limitations(manifest, sources, notes, stats.unit),
+        "length_unit": stats.unit, "tokenizer": settings.get("tokenizer"),
         "figures": {"composition": COMPOSITION_PNG, "lengths": LENGTHS_PNG},
     }
 
@@ -338,7 +216,10 @@ def render_card(manifest: dict, stats, *, repo_id: str | None = None) -> str:
     """README.md's text: the YAML header from DatasetCardData and the Jinja body from data_cards/."""
     from huggingface_hub import DatasetCard
 
-    header = card_data(manifest, stats).to_yaml()
+    from .manifest import portable
+
+    manifest = portable(manifest)  # the card is published: no path of the building machine in it
+    header = card_data(manifest, stats, repo_id).to_yaml()
     text = _environment().get_template(TEMPLATE_FILE).render(**_context(manifest, stats, repo_id, header))
     text = re.sub(r"\n{3,}", "\n\n", text)  # conditionals leave blank runs; Markdown does not need them
     DatasetCard(text)  # parses the header back, so a malformed card fails here and not on the Hub
@@ -352,21 +233,21 @@ def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
     consistent (manifest lists exactly the shards present, with matching sizes and sha256). The three files are
     written under temporary names and renamed together at the end, so a failure leaves the old card in place.
     """
-    from .card_stats import compute_stats
     from .manifest import check_folder
     from .plots import composition_chart, length_histogram
 
     folder = Path(folder)
     manifest, shards = check_folder(folder)
     names = [s["name"] for s in manifest["sources"]]
-    stats = compute_stats(shards, names)
-    _check_counts(manifest, stats)
+    stats = _stats(manifest, shards)
     text = render_card(manifest, stats, repo_id=repo_id)
     staged = {name: folder / f".{name}.tmp" for name in CARD_FILES}
     try:
         composition_chart(names, [s.get("requested") for s in manifest["sources"]],
                           [s.rows for s in stats.sources], staged[COMPOSITION_PNG])
-        length_histogram(names, stats.lengths, staged[LENGTHS_PNG])
+        messages = manifest["output"].get("format") == "messages"
+        length_histogram(names, stats.lengths, staged[LENGTHS_PNG],
+                         role_names=("user", "assistant") if messages else ("human", "gpt"), unit=stats.unit)
         staged[CARD_FILE].write_text(text, encoding="utf-8", newline="\n")
         for name, temporary in staged.items():
             os.replace(temporary, folder / name)
@@ -376,10 +257,46 @@ def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
     return folder / CARD_FILE
 
 
+def _stats(manifest: dict, shards: list[Path]):
+    """The shards' statistics, with lengths in tokens when the recipe's `card.tokenizer` names one."""
+    from .card_stats import compute_stats
+
+    tokenizer = _card_settings(manifest).get("tokenizer")
+    counter = None
+    if tokenizer:
+        from .card_tokens import token_counter
+
+        counter = token_counter(tokenizer)
+    stats = compute_stats(shards, [s["name"] for s in manifest["sources"]], counter)
+    _check_counts(manifest, stats)
+    return stats
+
+
+def refresh_card(folder: Path, *, repo_id: str) -> bool:
+    """Re-render README.md for the repo it is about to be published to (figures do not depend on the repo).
+    Returns whether the text changed; the folder must be consistent, as for ``write_card``."""
+    from .manifest import check_folder
+
+    folder = Path(folder)
+    manifest, shards = check_folder(folder)
+    text = render_card(manifest, _stats(manifest, shards), repo_id=repo_id)
+    path = folder / CARD_FILE
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    staged = folder / f".{CARD_FILE}.tmp"
+    staged.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(staged, path)
+    return True
+
+
 @click.command("card")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--repo-id", default=None, metavar="ORG/NAME", help="Hub id to show in the card's loading snippet.")
 def card_command(folder: Path, repo_id: str | None) -> None:
     """Write the data card (README.md) and its figures for a built dataset FOLDER."""
+    if repo_id is not None:
+        from .hub import check_repo_id
+
+        check_repo_id(repo_id)
     path = write_card(folder, repo_id=repo_id)
     click.echo(f"wrote {path} ({COMPOSITION_PNG}, {LENGTHS_PNG})")

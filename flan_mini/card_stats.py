@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +64,9 @@ class DatasetStats:
     num_bytes: int  # in-memory Arrow size, the figure `datasets` records as the split's num_bytes
     sources: list[SourceStats]  # in manifest order
     total: SourceStats
-    # (recipe source, role) -> characters per turn, for the length histogram
+    # (recipe source, role) -> characters (or tokens) per turn, for the length histogram
     lengths: dict[tuple[str, str], np.ndarray] = field(repr=False, default_factory=dict)
+    unit: str = "characters"  # or "tokens"
 
 
 def _shot_kind() -> pl.Expr:
@@ -122,8 +124,10 @@ def _as_conversations(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("messages").list.eval(turn)).rename({"messages": "conversations"})
 
 
-def compute_stats(paths: list[Path], names: list[str]) -> DatasetStats:
-    """Statistics per recipe source over the shards at ``paths``; ``names`` are the manifest's sources, in order."""
+def compute_stats(paths: list[Path], names: list[str],
+                  count_tokens: Callable[[list[str]], np.ndarray] | None = None) -> DatasetStats:
+    """Statistics per recipe source over the shards at ``paths``; ``names`` are the manifest's sources, in order.
+    Turn lengths are in characters, or in tokens when ``count_tokens`` (texts -> token counts) is given."""
     schema = shared_schema(paths)
     source_type = pl.Enum(names)
     role_type = pl.Enum(list(ROLES))
@@ -149,6 +153,9 @@ def compute_stats(paths: list[Path], names: list[str]) -> DatasetStats:
             pl.col("conversations").struct.field("from").alias("role"),
             pl.col("conversations").struct.field("value").str.len_chars().alias("chars"),
         )
+        if count_tokens is not None:
+            values = frame.select(pl.col("conversations").explode().struct.field("value"))["value"]
+            turns = turns.with_columns(pl.Series("chars", count_tokens(values.fill_null("").to_list())))
         bad = turns.filter(~pl.col("role").is_in(ROLES) | pl.col("role").is_null())
         if bad.height:
             raise FlanMiniError(
@@ -200,4 +207,5 @@ def compute_stats(paths: list[Path], names: list[str]) -> DatasetStats:
         sources=per_source,
         total=describe("all", pl.lit(True)),
         lengths=lengths,
+        unit="characters" if count_tokens is None else "tokens",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
@@ -10,18 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .card import CARD_FILE, COMPOSITION_PNG, LENGTHS_PNG
 from .errors import FlanMiniError, PublishError
-from .manifest import MANIFEST, check_folder, stage_files
-from .shards import DATA_DIR, file_sha256
+from .manifest import MANIFEST
 
 log = logging.getLogger(__name__)
 
 CARD_FIGURES = (COMPOSITION_PNG, LENGTHS_PNG)
-# Remote files a push owns: anything under data/ plus these. A stale shard left on the Hub would be read by the
-# card's `data/train-*` config, so those are deleted; anything else in the repo (a LICENSE, .gitattributes) stays.
+# Remote files a push owns: anything under data/ and reports/ plus these. A stale shard left on the Hub would be
+# read by the card's `data/train-*` config, so those are deleted; anything else in the repo (a LICENSE,
+# .gitattributes) stays. The stage reports were once written at the top level: a re-push removes those copies.
 CLUSTERS_FILE = "dedup_clusters.parquet"  # flan_mini.dedup.report's; named here to keep imports light
 MATCHES_FILE = "decontam_matches.parquet"  # flan_mini.decontam.report's
 MANAGED_TOP_LEVEL = (MANIFEST, CARD_FILE, *CARD_FIGURES, CLUSTERS_FILE, MATCHES_FILE)
@@ -39,6 +38,8 @@ def verify_folder(folder: Path) -> dict:
     from huggingface_hub import DatasetCard
 
     folder = Path(folder)
+    from .manifest import check_folder
+
     try:
         manifest, _ = check_folder(folder)
     except FlanMiniError as err:
@@ -67,6 +68,8 @@ def verify_folder(folder: Path) -> dict:
 def publish_files(folder: Path, manifest: dict) -> list[str]:
     """Repo paths a push uploads: the shards, the manifest, the card, the card's figures that exist, and the
     dedup clusters and decontamination matches when the build had those stages."""
+    from .manifest import stage_files
+
     files = [s["path"] for s in manifest["output"]["shards"]] + [MANIFEST, CARD_FILE]
     files += [listed["path"] for _, listed in stage_files(manifest)]
     return files + [name for name in CARD_FIGURES if (Path(folder) / name).is_file()]
@@ -83,6 +86,14 @@ class PublishConfig(BaseModel):
     private: bool = Field(False, description="Create the repo as private (ignored if it exists).")
     revision: str | None = Field(None, description="Branch to commit to; created from main if missing.")
     message: str | None = Field(None, description="Commit message; default names the build.")
+
+    @field_validator("repo_id")
+    @classmethod
+    def _hub_accepts(cls, value: str) -> str:
+        try:
+            return check_repo_id(value)
+        except PublishError as err:
+            raise ValueError(str(err)) from None
 
 
 @dataclass
@@ -107,48 +118,38 @@ class PushResult:
                 f"{len(self.unchanged)} unchanged; commit {self.commit_url or self.commit_oid}")
 
 
-@dataclass(frozen=True)
-class _Local:
-    path: Path
-    size: int
-    sha256: str
+def _delete_patterns() -> list[str]:
+    """Remote paths a push owns, as huggingface_hub patterns: a stale file there is deleted, anything else (a
+    LICENSE, .gitattributes) stays. Stale shards must go: the card's `data/train-*` config would read them."""
+    from .shards import DATA_DIR, REPORTS_DIR
+
+    return [f"{DATA_DIR}/*", f"{REPORTS_DIR}/*", *MANAGED_TOP_LEVEL]
 
 
-def _local_files(folder: Path, manifest: dict) -> dict[str, _Local]:
-    # Shards' sha256 was just verified against the manifest; only the small files are hashed here.
-    known = {s["path"]: s["sha256"] for s in manifest["output"]["shards"]}
-    return {
-        rel: _Local(folder / rel, (folder / rel).stat().st_size, known.get(rel) or file_sha256(folder / rel))
-        for rel in publish_files(folder, manifest)
-    }
+def _stale(remote: list[str], local: list[str]) -> list[str]:
+    from huggingface_hub.utils import filter_repo_objects
+
+    return sorted(p for p in filter_repo_objects(remote, allow_patterns=_delete_patterns()) if p not in set(local))
 
 
-def _git_blob_sha1(path: Path, size: int) -> str:
-    """The id git gives a file's content: sha1 of "blob <size>\\0" + bytes (what the Hub reports for non-LFS files)."""
-    digest = hashlib.sha1(b"blob %d\0" % size)
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+def _changed(additions) -> list[str]:
+    """Paths the Hub did not already hold. huggingface_hub keeps each file's preupload answer (the remote oid)
+    on its operation; a file it has not asked about yet counts as changed."""
+    return [op.path_in_repo for op in additions
+            if getattr(op, "_remote_oid", None) is None or op._remote_oid != op._local_oid]
 
 
-def _same(local: _Local, remote) -> bool:
-    if remote.size != local.size:
-        return False
-    if remote.lfs is not None:  # LFS (and Xet) files are reported with the sha256 of their content
-        return remote.lfs.sha256 == local.sha256
-    return remote.blob_id == _git_blob_sha1(local.path, local.size)
+def check_repo_id(repo_id: str | None) -> str:
+    """``repo_id`` if it names a dataset repo as ORG/NAME the Hub accepts (huggingface_hub's own rules)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-
-def _plan(local: dict[str, _Local], remote: dict) -> tuple[list[str], list[str], list[str]]:
-    """(upload, delete, unchanged) repo paths that turn the remote tree into the local folder."""
-    upload = [p for p, f in local.items() if p not in remote or not _same(f, remote[p])]
-    unchanged = [p for p in local if p not in upload]
-    delete = sorted(
-        p for p in remote
-        if p not in local and (p.startswith(f"{DATA_DIR}/") or p in MANAGED_TOP_LEVEL)
-    )
-    return upload, delete, unchanged
+    try:
+        validate_repo_id(repo_id or "")
+    except HFValidationError as err:
+        raise PublishError(f"repo id {repo_id!r}: expected ORG/NAME ({err})") from None
+    if (repo_id or "").count("/") != 1:
+        raise PublishError(f"repo id {repo_id!r}: expected ORG/NAME (a namespace, a slash, a name)")
+    return repo_id
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -216,21 +217,22 @@ def push_folder(
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
     from huggingface_hub.errors import RepositoryNotFoundError
-    from huggingface_hub.hf_api import RepoFile
 
     from . import __version__
+    from .card import refresh_card
 
     folder = Path(folder)
-    if not REPO_ID.match(repo_id or ""):
-        raise PublishError(f"repo id {repo_id!r}: expected ORG/NAME (letters, digits, '.', '_', '-')")
+    check_repo_id(repo_id)
     if revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision):
         raise PublishError(f"revision {revision!r} is a commit id; push to a branch name instead")
     manifest = verify_folder(folder)
     if token is None and get_token() is None:
         raise PublishError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a write token is needed)")
+    # The card's loading snippet must name the repo it is published to, whatever the build wrote.
+    refresh_card(folder, repo_id=repo_id)
     api = HfApi(endpoint=endpoint, token=token, library_name="flan-mini", library_version=__version__)
     branch = revision or "main"
-    local = _local_files(folder, manifest)
+    local = publish_files(folder, manifest)
     rows, shards = manifest["output"]["rows"], len(manifest["output"]["shards"])
     summary = message or f"flan-mini: publish {manifest['name']} ({rows:,} rows, {shards} shards)"
     description = (f"Built by flan-mini {(manifest.get('created_by') or {}).get('version', '?')} with "
@@ -257,29 +259,29 @@ def push_folder(
         head = api.repo_info(repo_id, repo_type="dataset", revision=branch).sha
         if state["initial_head"] is None:
             state["initial_head"] = head
-        remote = {
-            entry.path: entry
-            for entry in api.list_repo_tree(repo_id, repo_type="dataset", revision=branch, recursive=True)
-            if isinstance(entry, RepoFile)
-        }
-        upload, delete, unchanged = _plan(local, remote)
-        if state["first_plan"] is None:
-            state["first_plan"] = (upload, delete)
-        if not upload and not delete:
-            # Nothing differs. If an earlier attempt's commit landed but its answer was lost, that commit is ours.
-            first_upload, first_delete = state["first_plan"]
-            changed = bool(first_upload or first_delete)
-            return PushResult(repo_id, branch, head, f"{api.endpoint}/datasets/{repo_id}/commit/{head}", changed,
-                              first_upload, first_delete, [p for p in local if p not in first_upload])
-        operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(local[p].path)) for p in upload]
-        operations += [CommitOperationDelete(path_in_repo=p) for p in delete]
-        log.info("pushing %d files, deleting %d, keeping %d unchanged", len(upload), len(delete), len(unchanged))
+        delete = _stale(api.list_repo_files(repo_id, repo_type="dataset", revision=branch), local)
+        additions = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in local]
         state["commit_sent"] = True
+        if state["first_plan"] is None:
+            state["first_plan"] = (additions, delete)
+        # huggingface_hub asks the Hub for each file's remote oid (preupload), leaves out files that did not
+        # change, and makes no commit at all when nothing differs: it then answers with the branch head.
         info = api.create_commit(
-            repo_id, operations, repo_type="dataset", revision=branch, commit_message=summary,
-            commit_description=description, parent_commit=head,  # fails if someone else committed meanwhile
+            repo_id, additions + [CommitOperationDelete(path_in_repo=p) for p in delete], repo_type="dataset",
+            revision=branch, commit_message=summary, commit_description=description,
+            parent_commit=head,  # fails if someone else committed meanwhile
         )
-        return PushResult(repo_id, branch, info.oid, info.commit_url, True, upload, delete, unchanged)
+        upload = _changed(additions)
+        if info.oid == head:
+            # No commit now. If an earlier attempt's commit landed but its answer was lost, that commit is ours.
+            changed = head != state["initial_head"]
+            first_additions, first_delete = state["first_plan"]
+            upload, delete = (_changed(first_additions), first_delete) if changed else ([], [])
+            return PushResult(repo_id, branch, head, info.commit_url, changed, upload, delete,
+                              [p for p in local if p not in upload])
+        log.info("pushed %d files, deleted %d, kept %d unchanged", len(upload), len(delete), len(local) - len(upload))
+        return PushResult(repo_id, branch, info.oid, info.commit_url, True, upload, delete,
+                          [p for p in local if p not in upload])
 
     for number in range(1, retries + 2):
         try:

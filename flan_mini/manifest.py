@@ -4,6 +4,7 @@ that a folder's shards are exactly the ones its manifest lists."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shlex
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path, PurePosixPath
 
 from . import __version__
 from .errors import FlanMiniError
-from .shards import DATA_DIR, file_sha256
+
+DATA_DIR = "data"  # flan_mini.shards' (imported lazily there: this module stays light for the CLI)
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -38,9 +40,65 @@ def command_line() -> str:
     return shlex.join(["flan-mini", *args]) if args else "flan-mini"
 
 
+# Options whose value is where the build writes: the folder is the published dataset itself, its name is noise.
+_OUTPUT_OPTIONS = ("--out",)
+
+
+def portable_command(command: str, base: Path | None = None) -> str:
+    """The build command as published: no `--out FOLDER`, absolute paths made relative to ``base`` (the recipe's
+    folder). e.g. `flan-mini build /home/me/r/mix.yaml --out /tmp/x` -> `flan-mini build mix.yaml`."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    kept, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word in _OUTPUT_OPTIONS:
+            skip = True
+            continue
+        if word.startswith(tuple(f"{o}=" for o in _OUTPUT_OPTIONS)):
+            continue
+        kept.append(_relative(word, base))
+    return shlex.join(kept)
+
+
+def _relative(value: str, base: Path | None) -> str:
+    if "\n" in value or not os.path.isabs(value):
+        return value
+    return Path(os.path.relpath(value, base)).as_posix() if base is not None else Path(value).name
+
+
+_TEXT_KEYS = frozenset({"excerpt", "span", "description", "note", "message"})
+
+
+def portable(manifest: dict) -> dict:
+    """The manifest with no absolute path of the building machine: every absolute path becomes relative to the
+    recipe's folder (where a recipe's own relative paths start), the recipe itself is named by its file name and
+    the command loses its `--out` folder. Applied before the manifest is written, so it is what gets published."""
+    recipe_path = (manifest.get("recipe") or {}).get("path")
+    base = Path(recipe_path).parent if recipe_path and os.path.isabs(recipe_path) else None
+
+    def walk(value, key=None):
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if key == "command" and isinstance(value, str):
+            return portable_command(value, base)
+        if key in _TEXT_KEYS:  # row excerpts and prose are data, even when they look like a path
+            return value
+        return _relative(value, base) if isinstance(value, str) else value
+
+    return walk(manifest)
+
+
 def write_manifest(folder: Path, manifest: dict) -> Path:
     path = Path(folder) / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(portable(manifest), indent=2, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
     return path
 
 
@@ -95,6 +153,8 @@ def check_folder(folder: Path) -> tuple[dict, list[Path]]:
     Raises FlanMiniError listing every mismatch.
     """
     import pyarrow.parquet as pq
+
+    from .shards import file_sha256
 
     folder = Path(folder)
     manifest = read_manifest(folder)

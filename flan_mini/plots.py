@@ -50,33 +50,40 @@ def composition_chart(names: list[str], requested: list[int | None], written: li
     return path
 
 
-def length_histogram(names: list[str], lengths: dict[tuple[str, str], np.ndarray], path: Path) -> Path:
-    """Step histograms of characters per prompt (human turn) and per response (gpt turn), one line per source.
+def length_histogram(names: list[str], lengths: dict[tuple[str, str], np.ndarray], path: Path,
+                     role_names: tuple[str, str] = ("human", "gpt"), unit: str = "characters") -> Path:
+    """Histograms of the length of each prompt (human turn) and response (gpt turn), titled with the roles of the
+    format written (``role_names``, e.g. user/assistant): one row of panels per
+    source, so each source can be read on its own instead of ten lines overlaid in one plot.
 
-    Bins are logarithmic because lengths span four orders of magnitude (a label word to a ShareGPT essay), and
-    each source's line shows shares of its own turns, so a 20K source is as readable as a 388K one.
+    Bins are logarithmic and shared by all panels (lengths span four orders of magnitude, from a label word to a
+    ShareGPT essay), and each panel shows shares of its own source's turns, so a 20K source is as readable as a
+    388K one; the median is marked.
     """
-    figure = _figure(10.0, 3.8)
+    figure = _figure(10.0, 0.9 + 1.15 * max(len(names), 1))
     colours = _colours(len(names))
     present = [v for v in lengths.values() if len(v)]
     shortest = max(min((int(v.min()) for v in present), default=1), 1)
     longest = max(max((int(v.max()) for v in present), default=2), shortest + 1)
     bins = np.unique(np.geomspace(shortest, longest + 1, num=40).round().astype(np.int64))
-    for column, (role, title) in enumerate([("human", "characters per prompt"), ("gpt", "characters per response")]):
-        axes = figure.add_subplot(1, 2, column + 1)
-        for name, colour in zip(names, colours):
+    grid = figure.subplots(max(len(names), 1), 2, sharex=True, squeeze=False)
+    for row, (name, colour) in enumerate(zip(names, colours)):
+        for column, (role, shown, title) in enumerate(zip(("human", "gpt"), role_names, ("prompt", "response"))):
+            axes = grid[row][column]
             values = lengths.get((name, role))
-            if values is None or not len(values):
-                continue
-            weights = np.full(len(values), 1.0 / len(values))
-            axes.hist(np.maximum(values, 1), bins=bins, weights=weights, histtype="step", linewidth=1.4,
-                      color=colour, label=name)
-        axes.set_xscale("log")
-        axes.set_xlabel(title)
-        axes.set_ylabel("share of the source's turns")
-        axes.spines[["top", "right"]].set_visible(False)
-        if column == 0:
-            axes.legend(fontsize=8, frameon=False)
+            if values is not None and len(values):
+                weights = np.full(len(values), 1.0 / len(values))
+                axes.hist(np.maximum(values, 1), bins=bins, weights=weights, color=colour, alpha=0.85)
+                axes.axvline(max(float(np.median(values)), 1.0), color="0.2", linewidth=0.8, linestyle="--")
+            axes.set_xscale("log")
+            axes.tick_params(labelsize=7)
+            axes.spines[["top", "right"]].set_visible(False)
+            if column == 0:
+                axes.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+            if row == 0:
+                axes.set_title(f"{unit} per {title} ({shown} turn); dashed: median", fontsize=9)
+            if row == len(names) - 1:
+                axes.set_xlabel(f"{unit} per {title}", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, format="png", metadata=PNG_METADATA)
     return path

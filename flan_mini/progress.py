@@ -9,6 +9,9 @@
 On a terminal the bar is tqdm's. Elsewhere (CI logs, files) a line is written when a task starts, every
 `interval` seconds while it runs, and when it ends: `select flan2021: 1,200,000 / 5,362,361 rows (1.1M rows/s,
 ETA 4s)`.
+
+A build also says how far it is as a whole (`expect_sources`): one line above the stage bars on a terminal, or a
+line each time a source is selected: `build: 2/4 sources, 12,000 / 20,000 rows, 14s elapsed, ETA 9s`.
 """
 
 from __future__ import annotations
@@ -58,12 +61,15 @@ class _Lines:
 
 
 class _Bar:
-    def __init__(self, stream: TextIO, name: str, total: int | None, unit: str):
+    def __init__(self, stream: TextIO, name: str, total: int | None, unit: str, position: int = 0):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, desc=name, unit=f" {unit}", unit_scale=True, file=stream, leave=False, dynamic_ncols=True)
+        self.bar = tqdm(total=total, desc=name, unit=f" {unit}", unit_scale=True, file=stream, leave=False,
+                        dynamic_ncols=True, position=position)
+        self.count = 0
 
     def update(self, n: int = 1) -> None:
+        self.count += n
         self.bar.update(n)
 
     def close(self) -> None:
@@ -71,6 +77,8 @@ class _Bar:
 
 
 class _Silent:
+    count = 0
+
     def update(self, n: int = 1) -> None:
         pass
 
@@ -83,6 +91,12 @@ class Reporter:
 
     def __init__(self, mode: str = "lines", stream: TextIO | None = None, interval: float = 10.0):
         self.mode, self.stream, self.interval = mode, stream or sys.stderr, interval
+        self._overall: _Overall | None = None
+
+    def expect_sources(self, requested: dict[str, int]) -> None:
+        """Track the whole build: each source is done when its `fetch <name>` task ends."""
+        if self.mode != "quiet":
+            self._overall = _Overall(requested, self.log, self.stream if self.mode == "bar" else None)
 
     @classmethod
     def for_stream(cls, stream: TextIO, *, quiet: bool = False) -> Reporter:
@@ -99,16 +113,68 @@ class Reporter:
         if self.mode == "quiet":
             task = _Silent()
         elif self.mode == "bar":
-            task = _Bar(self.stream, name, total, unit)
+            task = _Bar(self.stream, name, total, unit, position=1 if self._overall else 0)
         else:
             task = _Lines(self.log, name, total, unit, self.interval)
         try:
             yield task
         finally:
             task.close()
+            if self._overall is not None and name.startswith("fetch "):
+                self._overall.source_done(name[len("fetch "):], task.count)
 
     def __call__(self, message: str) -> None:  # a Reporter can stand where a plain `log` callable is expected
         self.log(message)
+
+
+class _Overall:
+    """Sources selected and rows gathered over the whole build, with an ETA from the rate so far."""
+
+    def __init__(self, requested: dict[str, int], log: Callable[[str], None], stream: TextIO | None):
+        self.requested, self.log = dict(requested), log
+        self.total = sum(self.requested.values())
+        self.done: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.bar = None
+        if stream is not None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc="build", unit=" rows", unit_scale=True, file=stream, position=0,
+                            dynamic_ncols=True, leave=False, postfix=f"0/{len(self.requested)} sources")
+
+    def source_done(self, name: str, rows: int) -> None:
+        if name not in self.requested or name in self.done:
+            return
+        self.done[name] = min(rows, self.requested[name]) if rows else self.requested[name]
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{len(self.done)}/{len(self.requested)} sources")
+            self.bar.update(self.done[name])
+            if len(self.done) == len(self.requested):
+                self.bar.close()
+        else:
+            self.log(self.line())
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        rows = sum(self.done.values())
+        eta = ""
+        if 0 < rows < self.total:
+            eta = f", ETA {(self.total - rows) * elapsed / rows:.0f}s"
+        return (f"build: {len(self.done)}/{len(self.requested)} sources, {rows:,} / {self.total:,} rows, "
+                f"{elapsed:.0f}s elapsed{eta}")
+
+
+def next_steps(folder, manifest: dict, repo_id: str | None = None) -> str:
+    """What to do with a finished build: the commands to load, push and train on it."""
+    where = repo_id or str(folder)
+    load = (f'python -c "from datasets import load_dataset; print(load_dataset(\'{repo_id}\', split=\'train\'))"'
+            if repo_id else
+            f'python -c "from datasets import load_dataset; print(load_dataset(\'{folder}\', split=\'train\'))"')
+    lines = ["", "next:", f"  load   {load}"]
+    if repo_id is None:
+        lines.append(f"  push   flan-mini push {folder} --repo-id ORG/NAME")
+    lines.append(f"  train  flan-mini finetune finetune/configs/flacuna-13b.yaml --dataset {where}")
+    return "\n".join(lines)
 
 
 QUIET = Reporter("quiet")

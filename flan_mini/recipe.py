@@ -56,6 +56,7 @@ class CardConfig(StrictModel):
     pretty_name: str | None = Field(None, description="Display name on the Hub (default: the recipe name).")
     language: list[str] | None = Field(None, min_length=1, description="Language tags (default: en, code).")
     tags: list[str] | None = Field(None, description="Extra Hub tags.")
+    tokenizer: str | None = Field(None, description="Hub model id whose tokenizer counts the card's lengths in tokens.")
 
 
 class Recipe(StrictModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import asdict, dataclass
 from collections.abc import Callable
@@ -35,9 +36,25 @@ OUTPUT_SCHEMA = pa.schema(
 )
 
 DATA_DIR = "data"
+# Stage reports (dedup clusters, decontamination matches) live here, outside data/, so the card's configs, globs
+# over data/ and `load_dataset("parquet", data_dir=...)` never mix them with training rows.
+REPORTS_DIR = "reports"
 DEFAULT_SPLIT = "train"
 # Row groups small enough for the Hub's viewer and for partial reads, large enough to compress well.
 ROW_GROUP_ROWS = 10_000
+# Pages cut where the content says (a rolling hash), not every N bytes, so a rebuild that changes a few rows
+# leaves the other pages byte-identical and the Hub's Xet storage deduplicates them; the same options as
+# `datasets` (config.DEFAULT_CDC_OPTIONS). The page index lets readers skip pages. Still deterministic: the
+# boundaries depend only on the values written. benchmarks/shared_bytes.py measures what a rebuild shares.
+CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """One shard with the output's write options (zstd, row groups, statistics, content-defined pages)."""
+    with pq.ParquetWriter(path, table.schema, compression="zstd", write_statistics=True, store_schema=True,
+                          use_content_defined_chunking=CDC_OPTIONS, write_page_index=True) as writer:
+        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CDC_OPTIONS)})  # as `datasets` marks it
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,7 @@ def write_shards(
             part = transform(part)
         name = shard_name(index, count, split)
         path = folder / name
-        pq.write_table(part, path, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True, store_schema=True)
+        write_parquet(part, path)
         shards.append(ShardInfo(name, part.num_rows, path.stat().st_size, file_sha256(path)))
     return shards
 

@@ -236,4 +236,4 @@ def test_output_does_not_depend_on_the_number_of_workers(sample_build, tmp_path)
     assert run_cli("build", SAMPLE_RECIPE, "--out", one, "--workers", "1", "-q").exit_code == 0
     assert run_cli("build", SAMPLE_RECIPE, "--out", two, "--workers", "2", "-q").exit_code == 0
     assert shard_bytes(one) == shard_bytes(two) == shard_bytes(sample_build)
-    assert (one / "dedup_clusters.parquet").read_bytes() == (two / "dedup_clusters.parquet").read_bytes()
+    assert (one / "reports" / "dedup_clusters.parquet").read_bytes() == (two / "reports" / "dedup_clusters.parquet").read_bytes()

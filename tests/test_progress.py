@@ -37,6 +37,32 @@ def test_mode_follows_the_stream_and_quiet_is_silent():
     assert quiet.getvalue() == ""
 
 
+def test_overall_progress_counts_sources_rows_and_eta():
+    stream = io.StringIO()
+    reporter = Reporter("lines", stream, interval=1e9)
+    reporter.expect_sources({"a": 100, "b": 300})
+    for name, rows in (("a", 100), ("b", 300)):
+        with reporter.task(f"scan {name}", total=1000) as task:
+            task.update(1000)  # scanning counts rows read, not rows gathered
+        with reporter.task(f"fetch {name}", total=rows + 10) as task:
+            task.update(rows + 10)  # extra candidates for dedup count as the source's requested rows only
+    overall = [line for line in stream.getvalue().splitlines() if line.startswith("build: ")]
+    assert overall[0].startswith("build: 1/2 sources, 100 / 400 rows, ") and "ETA" in overall[0]
+    assert overall[1].startswith("build: 2/2 sources, 400 / 400 rows, ") and "ETA" not in overall[1]
+
+
+def test_bar_mode_keeps_one_overall_bar_above_the_stage_bars():
+    stream = Terminal()
+    reporter = Reporter.for_stream(stream)
+    reporter.expect_sources({"a": 10, "b": 30})
+    for name, rows in (("a", 10), ("b", 30)):
+        with reporter.task(f"fetch {name}", total=rows) as task:
+            task.update(rows)
+    text = stream.getvalue()
+    assert "build:" in text and "2/2 sources" in text and "fetch b" in text
+    assert reporter._overall.bar.n == 40 and reporter._overall.bar.pos == 0
+
+
 def test_bar_mode_draws_a_bar():
     stream = Terminal()
     with Reporter.for_stream(stream).task("render", total=1000) as task:
@@ -47,5 +73,16 @@ def test_bar_mode_draws_a_bar():
 def test_build_reports_stages_and_quiet_prints_only_the_folder(tmp_path):
     result = run_cli("build", SAMPLE_RECIPE, "--out", tmp_path / "a")
     assert "scan flan2021: started" in result.stderr and "fetch sharegpt: done" in result.stderr
+    # One overall line per selected source, the last one with every source and row of the recipe.
+    overall = [line for line in result.stderr.splitlines() if line.startswith("build: ")]
+    manifest = __import__("json").loads((tmp_path / "a" / "manifest.json").read_text())
+    requested = sum(s["requested"] for s in manifest["sources"])
+    assert len(overall) == len(manifest["sources"])
+    assert overall[-1].startswith(f"build: {len(overall)}/{len(overall)} sources, {requested:,} / {requested:,} rows")
+    # The closing message names the next commands for this folder.
+    assert "next:" in result.stdout
+    assert f"load_dataset('{tmp_path / 'a'}', split='train')" in result.stdout
+    assert f"flan-mini push {tmp_path / 'a'} --repo-id ORG/NAME" in result.stdout
+    assert f"flan-mini finetune finetune/configs/flacuna-13b.yaml --dataset {tmp_path / 'a'}" in result.stdout
     quiet = run_cli("build", SAMPLE_RECIPE, "--out", tmp_path / "b", "-q")
     assert quiet.stderr == "" and quiet.stdout.strip() == str(tmp_path / "b")

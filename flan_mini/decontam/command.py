@@ -53,12 +53,12 @@ def parse_benchmark(text: str) -> dict:
 @click.option("--compare", type=click.Choice(["prompt", "response", "both"]), help="Which turns are compared. Default both.")
 @click.option("--column", "columns", multiple=True, help="Compare these string columns instead of the conversations.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write a cleaned copy here: the rows that match nothing, decontam_matches.parquet, decontam_report.json.")
+              help="Write a cleaned copy here: the rows that match nothing, reports/decontam_matches.parquet, decontam_report.json.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report (JSON) to this file.")
 @click.option("--workers", type=int, help="Threads scanning the shards. Default 2.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-@click.option("--fail-on-match", is_flag=True, help="Exit with status 2 when any row matches a benchmark item.")
+@click.option("--fail-on-match", is_flag=True, help="Exit with status 3 when any row matches a benchmark item.")
 def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tokens, compare, columns, out_dir,
                           report_path, workers, overwrite, fail_on_match):
     """Check the rows of the dataset FOLDER against evaluation benchmarks (word n-gram overlap).
@@ -95,7 +95,7 @@ def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tok
         Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
         click.echo(f"wrote {report_path}")
     if out_dir:
-        click.echo(f"wrote {out_dir}/data/, {out_dir}/decontam_matches.parquet ({report['matches_file']['rows']:,} "
+        click.echo(f"wrote {out_dir}/data/, {out_dir}/{report['matches_file']['path']} ({report['matches_file']['rows']:,} "
                    f"matches), {out_dir}/decontam_report.json in {report['seconds']:.1f} s")
     if fail_on_match and matched:
-        click.get_current_context().exit(2)
+        click.get_current_context().exit(3)  # 2 is a usage error

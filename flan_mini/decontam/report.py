@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..shards import file_sha256
+from ..shards import REPORTS_DIR, file_sha256
 
 if TYPE_CHECKING:
     from .stage import Decontaminator, ScanResult
@@ -32,10 +32,11 @@ def with_flags(matches: pa.Table, *, removed: bool, written_ids: pa.Array | None
 
 
 def write_matches(table: pa.Table, folder: Path) -> dict:
-    """`decontam_matches.parquet` at the top of a dataset folder (beside data/); returns its manifest entry."""
-    path = Path(folder) / MATCHES_FILE
+    """`reports/decontam_matches.parquet` in a dataset folder (outside data/); returns its manifest entry."""
+    path = Path(folder) / REPORTS_DIR / MATCHES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
-    return {"path": MATCHES_FILE, "rows": table.num_rows, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    return {"path": f"{REPORTS_DIR}/{MATCHES_FILE}", "rows": table.num_rows, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _per_source(table: pa.Table, mask=None) -> dict[str, int]:

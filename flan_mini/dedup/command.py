@@ -51,7 +51,7 @@ def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, bands, rows
     """Remove exact and near duplicates (MinHash LSH) from the Parquet shards in IN_DIR.
 
     Writes the kept rows to OUT_DIR/data/{split}-*.parquet (same columns), the clusters to
-    OUT_DIR/dedup_clusters.parquet and the counts to OUT_DIR/dedup_report.json.
+    OUT_DIR/reports/dedup_clusters.parquet and the counts to OUT_DIR/dedup_report.json.
     """
     from .config import dedup_config
     from .folder import dedup_folder
@@ -71,7 +71,7 @@ def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, bands, rows
     report = dedup_folder(in_dir, out_dir, config, columns=list(columns) or None, overwrite=overwrite)
     for split, entry in report["splits"].items():
         click.echo(format_stats(entry["stats"], title=f"{split}: {entry['rows_in']:,} rows in, {entry['rows_out']:,} kept"))
-    click.echo(f"wrote {out_dir}/data/, {out_dir}/dedup_clusters.parquet ({report['clusters']['rows']:,} rows), "
+    click.echo(f"wrote {out_dir}/data/, {out_dir}/{report['clusters']['path']} ({report['clusters']['rows']:,} rows), "
                f"{out_dir}/dedup_report.json in {report['seconds']:.1f} s")
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..shards import file_sha256
+from ..shards import REPORTS_DIR, file_sha256
 
 CLUSTERS_FILE = "dedup_clusters.parquet"
 
@@ -105,11 +105,12 @@ def summarize(*, config, bands, rows, priority, names, code, active, exact, near
 
 
 def write_clusters(clusters: pa.Table, folder: Path) -> dict:
-    """Write ``dedup_clusters.parquet`` at the top of a dataset folder (beside data/, so loaders that read
-    data/ never mistake it for training rows); returns its manifest entry."""
-    path = Path(folder) / CLUSTERS_FILE
+    """Write ``reports/dedup_clusters.parquet`` in a dataset folder (outside data/, so loaders never mistake it
+    for training rows); returns its manifest entry."""
+    path = Path(folder) / REPORTS_DIR / CLUSTERS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(clusters, path, compression="zstd")
-    return {"path": CLUSTERS_FILE, "rows": clusters.num_rows, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    return {"path": f"{REPORTS_DIR}/{CLUSTERS_FILE}", "rows": clusters.num_rows, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def manifest_removed(stats: dict, source: str) -> dict:

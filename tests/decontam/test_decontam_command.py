@@ -46,7 +46,7 @@ def test_report_only_writes_nothing_and_can_fail_a_pipeline(folder, tmp_path):
     assert "  humaneval      164       164        2       2        0  a 2" in result.output
     assert "e.g. humaneval HumanEval/0 in row-5 (100%): from typing import List" in result.output
     assert sorted(p.name for p in folder.rglob("*")) == before
-    assert run_cli("decontaminate", folder, "--benchmark", "humaneval", "--fail-on-match").exit_code == 2
+    assert run_cli("decontaminate", folder, "--benchmark", "humaneval", "--fail-on-match").exit_code == 3
     report = tmp_path / "report.json"
     bf.write_mmlu_csv(tmp_path / "mmlu")
     result = run_cli("decontaminate", folder, "--benchmark", "humaneval", "--benchmark", f"mmlu={tmp_path / 'mmlu'}",
@@ -66,7 +66,7 @@ def test_out_writes_a_clean_copy_with_its_matches(folder, tmp_path):
     kept = read_shards(out)
     assert kept.num_rows == 38 and {"row-5", "row-33"}.isdisjoint(kept.column("id").to_pylist())
     assert kept.schema.names == read_shards(folder).schema.names
-    matches = pq.read_table(out / "decontam_matches.parquet").to_pylist()
+    matches = pq.read_table(out / "reports" / "decontam_matches.parquet").to_pylist()
     assert [(m["split"], m["id"], m["item_id"], m["removed"]) for m in matches] == [
         ("train", "row-5", "HumanEval/0", True), ("train", "row-33", "HumanEval/42", True)]
     report = json.loads((out / "decontam_report.json").read_text())
@@ -136,9 +136,9 @@ def test_a_tampered_matches_file_is_caught(sample_build, tmp_path):
 
     copy = tmp_path / "copy"
     shutil.copytree(sample_build, copy)
-    pq.write_table(pa.table({"id": ["x"]}), copy / "decontam_matches.parquet")
+    pq.write_table(pa.table({"id": ["x"]}), copy / "reports" / "decontam_matches.parquet")
     with pytest.raises(FlanMiniError, match=r"decontam_matches.parquet: sha256 differs from manifest.json's"):
         check_folder(copy)
-    (copy / "decontam_matches.parquet").unlink()
+    (copy / "reports" / "decontam_matches.parquet").unlink()
     with pytest.raises(FlanMiniError, match=r"decontam_matches.parquet: listed in manifest.json \(decontamination\) but missing"):
         check_folder(copy)

@@ -42,7 +42,7 @@ def test_command_on_a_built_folder(tmp_path, built):
     # The kept rows keep their input order.
     ids = table.column("id").to_pylist()
     assert kept.column("id").to_pylist() == [i for i in ids if i not in gone]
-    clusters = pq.read_table(out / CLUSTERS_FILE)
+    clusters = pq.read_table(out / "reports" / CLUSTERS_FILE)
     assert set(clusters.filter(pc.invert(clusters.column("is_keeper"))).column("id").to_pylist()) == gone
     report = json.loads((out / "dedup_report.json").read_text())
     train = report["splits"]["train"]
@@ -83,7 +83,7 @@ def test_any_parquet_folder_with_text_columns(tmp_path):
     kept = read_shards(out)
     assert kept.column("n").to_pylist() == list(range(30))
     assert report["splits"]["train"]["stats"]["exact"] == 5
-    clusters = pq.read_table(out / CLUSTERS_FILE)
+    clusters = pq.read_table(out / "reports" / CLUSTERS_FILE)
     assert set(clusters.column("id").to_pylist()) >= {"row-30", "row-0"}
 
 

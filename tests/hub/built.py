@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flan_mini.shards import OUTPUT_SCHEMA, write_shards
+from flan_mini.shards import OUTPUT_SCHEMA, to_messages, write_shards
 
 # (recipe source name, adapter, label, licence, origin, rows requested, rows written)
 SOURCES = [
@@ -68,7 +68,7 @@ def _rows(name: str, label: str | None, count: int, rng: np.random.Generator) ->
 
 
 def make_built_folder(folder: Path, *, seed: int = 7, target_shard_bytes: int = 1 << 30,
-                      dedup: bool = True) -> Path:
+                      dedup: bool = True, fmt: str = "conversations") -> Path:
     """Write shards and a manifest.json exactly in the contract's shape; return the folder."""
     folder = Path(folder)
     rng = np.random.default_rng(seed)
@@ -93,14 +93,16 @@ def make_built_folder(folder: Path, *, seed: int = 7, target_shard_bytes: int = 
         })
     order = rng.permutation(len(rows))
     table = pa.Table.from_pylist([rows[i] for i in order], schema=OUTPUT_SCHEMA)
-    shards = write_shards(table, folder, target_shard_bytes=target_shard_bytes)
+    shards = write_shards(table, folder, target_shard_bytes=target_shard_bytes,
+                          transform=to_messages if fmt == "messages" else None)
     clusters_file = None
     if dedup:  # a small clusters file in the dedup stage's layout, listed with its real sha256
         clusters = pa.table({"cluster_id": [0, 0], "id": ["a_1", "a_2"], "is_keeper": [True, False],
                              "similarity": [1.0, 0.9], "reason": ["kept: first in selection order", "near duplicate"]})
-        pq.write_table(clusters, folder / "dedup_clusters.parquet")
-        path = folder / "dedup_clusters.parquet"
-        clusters_file = {"path": path.name, "rows": 2, "bytes": path.stat().st_size,
+        path = folder / "reports" / "dedup_clusters.parquet"
+        path.parent.mkdir(exist_ok=True)
+        pq.write_table(clusters, path)
+        clusters_file = {"path": "reports/dedup_clusters.parquet", "rows": 2, "bytes": path.stat().st_size,
                          "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     manifest = {
         "format_version": 1,
@@ -114,7 +116,7 @@ def make_built_folder(folder: Path, *, seed: int = 7, target_shard_bytes: int = 
                    "resolved": {"name": "sample", "seed": 1234,
                                 "sources": [{"name": s[0], "adapter": s[1], "n": s[5]} for s in SOURCES]}},
         "seed": 1234,
-        "output": {"format": "conversations", "split": "train", "rows": table.num_rows,
+        "output": {"format": fmt, "split": "train", "rows": table.num_rows,
                    "bytes": sum(s.bytes for s in shards), "shards": [s.to_dict() for s in shards]},
         "sources": source_entries,
         "dedup": ({"parameters": {"threshold": 0.8, "num_perm": 128, "bands": 9, "rows": 13,

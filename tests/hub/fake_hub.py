@@ -1,4 +1,5 @@
-"""A loopback HTTP server speaking the part of the Hub's API that huggingface_hub's upload path uses.
+"""A loopback HTTP server speaking the part of the Hub's API that huggingface_hub's upload path uses, and the
+read side `datasets.load_dataset(repo_id)` needs (repo info, tree, paths-info, file downloads with ranges).
 
 It keeps repos in memory (branches -> commits -> files), records every request (method, path, Authorization,
 body), stores LFS objects after checking their sha256, and can inject faults: an HTTP status for the next N
@@ -110,6 +111,14 @@ class FakeHub:
             oid = repo.commits[oid].parent
         return commits
 
+    def add_repo(self, repo_id: str, files: dict[str, bytes]) -> None:
+        """A public repo holding ``files`` (e.g. a model repo with a tokenizer.json), in one commit."""
+        with self.lock:
+            repo = self._create_repo(repo_id, private=False)
+            head = repo.commits[repo.branches["main"]]
+            stored = {path: StoredFile(content, path.endswith(LFS_SUFFIXES)) for path, content in files.items()}
+            repo.branches["main"] = self._new_commit(repo, head.oid, "add files", {**head.files, **stored}).oid
+
     def calls(self, method: str, pattern: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
 
@@ -160,7 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _error(self, status: int, message: str, code: str | None = None) -> None:
         headers = {"X-Error-Message": message}
@@ -205,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if status >= 400 and raw is None:
             self._error(status, payload.get("error", "error"), payload.get("code"))
+        elif isinstance(payload, bytes):
+            self._send_file(status, payload, headers or {})
         else:
             self._send(status, payload, raw=raw, headers=headers)
 
@@ -212,6 +224,28 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = lambda self: self._dispatch("POST")  # noqa: E731
     do_PUT = lambda self: self._dispatch("PUT")  # noqa: E731
     do_DELETE = lambda self: self._dispatch("DELETE")  # noqa: E731
+    do_HEAD = lambda self: self._dispatch("HEAD")  # noqa: E731
+
+    def _send_file(self, status: int, payload, headers: dict) -> None:
+        """A file download as the Hub answers it: commit and etag headers, byte ranges, no body for HEAD."""
+        content = payload
+        code, body = 200, content
+        match = re.match(r"bytes=(\d*)-(\d*)$", self.headers.get("Range") or "")
+        if match and content:
+            start = int(match.group(1)) if match.group(1) else max(0, len(content) - int(match.group(2)))
+            end = int(match.group(2)) if match.group(1) and match.group(2) else len(content) - 1
+            body = content[start:min(end, len(content) - 1) + 1]
+            code = 206
+            headers = {**headers, "Content-Range": f"bytes {start}-{start + len(body) - 1}/{len(content)}"}
+        self.send_response(code)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     # -- the API
     def _route(self, method, path, query, body):
@@ -255,10 +289,32 @@ class _Handler(BaseHTTPRequestHandler):
                 data = json.loads(body)
                 ok = data["oid"] in hub.lfs_objects and len(hub.lfs_objects[data["oid"]]) == data["size"]
                 return (200, {}, None, None) if ok else (404, {"error": "object not found"}, None, None)
+            # Dataset files under /datasets/, model files (e.g. a tokenizer.json) at the root, as on the Hub.
+            match = re.match(r"^/(?:datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
+            if method in ("GET", "HEAD") and match:
+                return self._resolve(*match.groups())
             match = re.match(r"^/api/datasets/([^/]+/[^/]+)(?:/(.*))?$", path)
             if match:
                 return self._repo_api(method, match.group(1), match.group(2) or "", query, body, base)
         return 404, {"error": f"no route for {method} {path}"}, None, None
+
+    def _resolve(self, repo_id, revision, file_path):
+        repo = self.hub.repos.get(repo_id)
+        if repo is None:
+            return 404, {"error": "Repository not found", "code": "RepoNotFound"}, None, None
+        oid = repo.branches.get(revision) or (revision if revision in repo.commits else None)
+        if oid is None:
+            return 404, {"error": "Revision not found", "code": "RevisionNotFound"}, None, None
+        stored = repo.commits[oid].files.get(file_path)
+        if stored is None:
+            return 404, {"error": "Entry not found", "code": "EntryNotFound"}, None, None
+        headers = {"X-Repo-Commit": oid}
+        if stored.lfs:
+            sha = hashlib.sha256(stored.content).hexdigest()
+            headers.update({"ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(len(stored.content))})
+        else:
+            headers["ETag"] = f'"{git_blob_sha1(stored.content)}"'
+        return 200, stored.content, None, headers
 
     def _lfs_batch(self, data, base):
         objects = []
@@ -309,6 +365,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return 404, {"error": "Revision not found", "code": "RevisionNotFound"}, None, None
             return 200, self._tree(repo.commits[oid].files, match.group(2) or "",
                                    query.get("recursive", ["false"])[0].lower() == "true"), None, None
+        match = re.match(r"^paths-info/(.+)$", rest)
+        if method == "POST" and match:
+            oid = head(match.group(1))
+            if oid is None:
+                return 404, {"error": "Revision not found", "code": "RevisionNotFound"}, None, None
+            form = parse_qs(body.decode())
+            wanted = {p.strip("/") for p in form.get("paths", [])}
+            entries = self._tree(repo.commits[oid].files, "", True)
+            return 200, [e for e in entries if e["path"] in wanted], None, None
         match = re.match(r"^preupload/(.+)$", rest)
         if method == "POST" and match:
             oid = head(match.group(1))

@@ -103,7 +103,7 @@ def test_dedup_section_follows_the_manifest(tmp_path):
     for source in _manifest(with_dedup)["sources"]:
         assert number(dedup_rows[source["name"]]["Removed (near)"]) == source["removed"]["dedup_near"]
     assert "threshold (Jaccard): `0.8`" in section(card_a, "Deduplication")
-    assert "`dedup_clusters.parquet`" in section(card_a, "Deduplication")
+    assert "`reports/dedup_clusters.parquet`" in section(card_a, "Deduplication")
     assert "No deduplication stage ran" in section(card_b, "Deduplication")
     assert "No deduplication ran" in section(card_b, "Limitations")
 

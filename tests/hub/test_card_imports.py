@@ -11,7 +11,7 @@ HEAVY = ("torch", "transformers", "peft", "datasets", "matplotlib", "polars", "h
 
 def test_importing_card_and_hub_loads_no_heavy_dependency():
     code = (
-        "import sys, flan_mini.card, flan_mini.hub\n"
+        "import sys, flan_mini.card, flan_mini.card_header, flan_mini.hub\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     root = Path(__file__).resolve().parents[2]

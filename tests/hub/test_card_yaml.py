@@ -8,7 +8,7 @@ import pytest
 import yaml
 from huggingface_hub import DatasetCard
 
-from flan_mini.card import features_yaml, licence_metadata, size_category
+from flan_mini.card_header import features_yaml, licence_metadata, size_category
 from flan_mini.errors import FlanMiniError
 from flan_mini.shards import OUTPUT_SCHEMA, shard_paths
 
@@ -96,15 +96,17 @@ def test_features_yaml_round_trips_other_arrow_types():
         ("meta", pa.struct([("lang", pa.string()), ("len", pa.int32())])), ("big", pa.large_string()),
     ])
     assert datasets.Features._from_yaml_list(features_yaml(schema)) == datasets.Features.from_arrow_schema(schema)
-    with pytest.raises(FlanMiniError, match="when"):
-        features_yaml(pa.schema([("when", pa.timestamp("s"))]))
+    with pytest.raises(FlanMiniError, match="map<string, int32>"):
+        features_yaml(pa.schema([("counts", pa.map_(pa.string(), pa.int32()))]))
 
 
 def test_header_fields(built):
     header = _header(built)
     assert header["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
-    assert header["license"] == "other"
+    # The Hub's licence filter finds every standard id; sharegpt's terms make it `other` too, with a name and link.
+    assert header["license"] == ["apache-2.0", "cc-by-nc-4.0", "cc-by-4.0", "other"]
     assert header["license_name"] == "per-source-licences"
+    assert header["license_link"] == "https://huggingface.co/datasets/flan-mini/sample#licences"
     for piece in ("flan2021: apache-2.0", "alpaca_gpt4: cc-by-nc-4.0", "code_contests: cc-by-4.0", "sharegpt: other"):
         assert piece in header["license_details"]
     assert header["size_categories"] == ["n<1K"]
@@ -124,11 +126,14 @@ def test_header_fields(built):
 def test_licence_metadata():
     one = [{"name": "a", "license": "mit"}, {"name": "b", "license": "MIT"}]
     assert licence_metadata(one) == {"license": "mit"}
-    mixed = licence_metadata([{"name": "a", "license": "mit"}, {"name": "b", "license": None}])
-    assert mixed["license"] == "other" and "a: mit; b: unknown" in mixed["license_details"]
-    # A single source with non-standard terms still needs a license_name for the Hub.
+    two = [{"name": "a", "license": "apache-2.0"}, {"name": "b", "license": "cc-by-nc-4.0"}]
+    assert licence_metadata(two) == {"license": ["apache-2.0", "cc-by-nc-4.0"]}
+    mixed = licence_metadata([{"name": "a", "license": "mit"}, {"name": "b", "license": None}], "org/x")
+    assert mixed["license"] == ["mit", "other"] and "a: mit; b: unknown" in mixed["license_details"]
+    assert mixed["license_link"] == "https://huggingface.co/datasets/org/x#licences"
+    # A single source with non-standard terms still needs a license_name (and link) for the Hub.
     alone = licence_metadata([{"name": "sharegpt", "license": "other"}])
-    assert alone["license"] == "other" and alone["license_name"]
+    assert alone["license"] == "other" and alone["license_name"] and alone["license_link"]
     assert licence_metadata([{"name": "x", "license": None}]) == {"license": "unknown"}
 
 

@@ -78,11 +78,13 @@ def test_a_rebuild_replaces_stale_shards_and_keeps_foreign_files(built, hub, tmp
 def test_only_changed_files_are_uploaded(built, hub):
     push_folder(built, REPO)
     uploads_before = len(hub.calls("PUT", "^/lfs-upload/"))
-    write_card(built, repo_id="another/name")  # only README.md changes
+    (built / "manifest.json").write_text((built / "manifest.json").read_text() + "\n")  # only it changes
+    write_card(built, repo_id="another/name")  # and the card, which the push renders for REPO again
     result = push_folder(built, REPO)
-    assert result.uploaded == ["README.md"]
+    assert result.uploaded == ["manifest.json"]
     assert len(hub.calls("PUT", "^/lfs-upload/")) == uploads_before
-    assert hub.files(REPO)["README.md"] == (built / "README.md").read_bytes()
+    assert hub.files(REPO)["manifest.json"] == (built / "manifest.json").read_bytes()
+    assert b'load_dataset("flan-mini/sample"' in hub.files(REPO)["README.md"]
 
 
 def test_push_to_a_new_branch_and_private_repo(built, hub):
@@ -136,7 +138,7 @@ def test_an_explicit_token_wins(built, hub):
     assert {r.authorization for r in hub.requests if r.authorization} == {"Bearer hf_explicit"}
 
 
-@pytest.mark.parametrize("repo_id", ["no-namespace", "a/b/c", "org/has space", ""])
+@pytest.mark.parametrize("repo_id", ["no-namespace", "a/b/c", "org/has space", "", "org/a--b", "org/name.git"])
 def test_bad_repo_ids_are_refused(built, hub, repo_id):
     with pytest.raises(PublishError, match="expected ORG/NAME"):
         push_folder(built, repo_id)
@@ -163,12 +165,25 @@ def test_publish_config_is_the_recipes_publish_section(built, hub):
     result = push_folder(built, **config.model_dump())
     assert result.changed and hub.repos["org/from-recipe"].private
     assert hub.history("org/from-recipe")[0].summary == "built"
-    for bad in ({"repo_id": "no-slash"}, {"repo_id": "a/b", "privat": True}):
+    for bad in ({"repo_id": "no-slash"}, {"repo_id": "a/b", "privat": True}, {"repo_id": "org/a--b"}):
         with pytest.raises(ValidationError):
             PublishConfig.model_validate(bad)
 
 
 def test_a_build_with_dedup_publishes_its_clusters_file(sample_build):
     manifest = json.loads((sample_build / "manifest.json").read_text())
-    assert "dedup_clusters.parquet" in publish_files(sample_build, manifest)
+    assert "reports/dedup_clusters.parquet" in publish_files(sample_build, manifest)
     verify_folder(sample_build)  # the clusters file matches the manifest's sha256
+
+
+def test_a_push_removes_stage_reports_left_at_the_top_level_by_older_builds(built, hub):
+    push_folder(built, REPO)
+    repo = hub.repos[REPO]
+    head = repo.commits[repo.branches["main"]]
+    from .fake_hub import StoredFile
+    legacy = {"dedup_clusters.parquet": StoredFile(b"old", True), "reports/stale.parquet": StoredFile(b"old", True)}
+    repo.branches["main"] = hub._new_commit(repo, head.oid, "old layout", {**head.files, **legacy}).oid
+    result = push_folder(built, REPO)
+    assert result.deleted == ["dedup_clusters.parquet", "reports/stale.parquet"]
+    assert "reports/dedup_clusters.parquet" in hub.files(REPO)
+    assert "dedup_clusters.parquet" not in hub.files(REPO)

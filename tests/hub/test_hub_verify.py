@@ -23,7 +23,7 @@ def test_a_consistent_folder_passes(built):
     manifest = verify_folder(built)
     assert publish_files(built, manifest) == [
         "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet",
-        "manifest.json", "README.md", "dedup_clusters.parquet", "composition.png", "lengths.png",
+        "manifest.json", "README.md", "reports/dedup_clusters.parquet", "composition.png", "lengths.png",
     ]
 
 

@@ -1,0 +1,39 @@
+"""Token counts for the card's lengths: the tokenizer a recipe names in `card.tokenizer`, through `tokenizers`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .errors import FlanMiniError
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def token_counter(name: str) -> Callable[[list[str]], np.ndarray]:
+    """A function giving the number of tokens of each text (no special tokens added), for the Hub model id
+    ``name``: its tokenizer.json is fetched with huggingface_hub (so the HF cache and HF_HUB_OFFLINE apply)."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise FlanMiniError(
+            f"card.tokenizer {name!r}: counting tokens needs the `tokenizers` package; install it "
+            "(pip install tokenizers, or the train extra: pip install 'flan-mini[train]')"
+        ) from None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        tokenizer = Tokenizer.from_file(hf_hub_download(name, TOKENIZER_FILE))
+    except Exception as err:  # noqa: BLE001 - huggingface_hub raises several types for a missing repo or file
+        raise FlanMiniError(
+            f"card.tokenizer {name!r}: could not load its {TOKENIZER_FILE} from the Hub or the HF cache "
+            f"({type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}); give the id "
+            "of a model repo that has a fast tokenizer"
+        ) from None
+
+    def count(texts: list[str]) -> np.ndarray:
+        encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
+        return np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(texts))
+
+    return count
