@@ -15,11 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import limits
 from .errors import TemplateError
 from .fewshot import Layout, assemble, draw_exemplars
 from .keys import ranks, salt
 from .lengths import Measure
-from .render import Pattern, Template, TemplateFamily, _blank, _render_column, check_templates, single_turn
+from .render import Pattern, Template, TemplateFamily, _blank, _is_passthrough, _render_column, check_templates, single_turn
 from .shards import TURN
 from .sources.base import FewShotConfig
 
@@ -181,6 +182,8 @@ def render_rows(
         layouts.append(Layout(position, int(rows[position]), owner, exemplars))
     budget = fewshot.max_length if fewshot is not None else None
     kept = assemble(table, layouts, spec.measure, budget)
+    for layout in kept:
+        _check_row_size(layout.owner, [pa.array([sum(len(t) for t in layout.turns)], pa.int64())], source)
     is_fs = np.zeros(len(rows), bool)
     is_fs[[layout.position for layout in kept]] = True
 
@@ -203,6 +206,7 @@ def render_rows(
                 part = part.take(pa.array(picked))
             human_parts.append(_render_column(chosen.prompt_source, chosen.prompt, part, chosen))
             gpt_parts.append(_render_column(chosen.completion_source, chosen.completion, part, chosen))
+            _check_row_size(chosen, [pc.binary_length(human_parts[-1]), pc.binary_length(gpt_parts[-1])], source)
             order.append(mine)
             id_index[mine] = len(names)
             names.append(chosen.full_id)
@@ -252,6 +256,28 @@ def render_rows(
         stats={k: v for k, v in stats.items() if v is not None},
         exemplars=exemplars,
     )
+
+
+def _check_row_size(owner, lengths: list[pa.Array], source: str) -> None:
+    """Fail when a templated row's turns together pass the row limit (a row holding its data as is, through
+    `{{ field }}` templates, is data-sized and not limited). `lengths` are per-row sizes of each turn (bytes,
+    which bound the characters from above; equal for ASCII)."""
+    if all(_is_passthrough(s) for s in _sources_of(owner)):
+        return
+    limit = limits.current().row_chars
+    total = lengths[0].cast(pa.int64())
+    for more in lengths[1:]:
+        total = pc.add(total, more.cast(pa.int64()))
+    largest = pc.max(total).as_py()
+    if largest is not None and largest > limit:
+        raise TemplateError(f"{owner.where}  {owner.full_id}: source {source} renders a row of {largest:,} bytes, over the row "
+                            f"limit of {limit:,} (raise {limits.ENV['row_chars']})")
+
+
+def _sources_of(owner) -> list[str]:
+    if isinstance(owner, Pattern):
+        return [owner.input_source, owner.target_source, owner.preamble_source or "{{ x }}"]
+    return [owner.prompt_source, owner.completion_source]
 
 
 def _blank_turns(conversations: pa.Array) -> dict[str, np.ndarray]:

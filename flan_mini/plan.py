@@ -122,12 +122,14 @@ def _plan_source(loaded, index, config, templates_dir, resolve_hub_sources, prob
             if resolve_hub_sources:
                 inputs = resolve_hub(config.path, config.data_files, config.split, config.revision, adapter.extensions)
             else:
-                notes.append(f"sources[{index}] {config.name}: Hub dataset {config.path} not checked (needs the Hub; use --check-hub)")
+                notes.append(f"sources[{index}] {config.name}: Hub dataset {config.path} not checked (needs the Hub; use --check-hub); "
+                             f"it is not a local path either ({loaded.base_dir / config.path} does not exist)")
         else:
             inputs = resolve_local(config.path, config.data_files, config.split, loaded.base_dir, adapter.extensions)
     except FlanMiniError as exc:
         key = "data_files" if config.data_files is not None and "matched no files" in str(exc) else "path"
-        problems.append(loaded.problem((*where, key), str(exc)))
+        local = f" (nor is it a local path: {loaded.base_dir / config.path} does not exist)" if is_hub_id(config.path, loaded.base_dir) else ""
+        problems.append(loaded.problem((*where, key), f"{exc}{local}"))
     skipped = []
     if inputs is not None:
         skipped = [f.display for f in inputs.files if adapter.skip_file(f)]

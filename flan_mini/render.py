@@ -41,11 +41,11 @@ import jinja2.meta
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import RecipeError, TemplateError
 from .paths import data_folder
+from .sandbox import Sandbox, render_bounded, time_budget
 from .shards import TURN
 from .yamlio import load_yaml
 
@@ -184,10 +184,10 @@ class TemplateFamily:
         return [items[i.split("/", 1)[-1]] for i in ids]
 
 
-def environment() -> SandboxedEnvironment:
+def environment() -> Sandbox:
     # Plain Jinja whitespace rules (no trim_blocks): what a template says is what it renders;
-    # only the rendered turn's surrounding whitespace is stripped.
-    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    # only the rendered turn's surrounding whitespace is stripped. sandbox.py bounds size, loops and time.
+    return Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 _ENV = environment()
@@ -274,6 +274,10 @@ def check_templates(templates: list, fields: dict, answer_fields: dict | None = 
 # -------------------------------------------------------------------------------------------- render
 
 
+def _is_passthrough(source: str) -> bool:
+    return bool(_PASSTHROUGH.match(source.strip()))
+
+
 def _render_column(source: str, compiled: jinja2.Template, table: pa.Table, template) -> pa.Array:
     """Render one Jinja source over every row of `table` (column-wise when it is just `{{ field }}`)."""
     if match := _PASSTHROUGH.match(source.strip()):
@@ -281,12 +285,13 @@ def _render_column(source: str, compiled: jinja2.Template, table: pa.Table, temp
     names = sorted(_variables(source))
     columns = [table.column(n).to_pylist() for n in names]
     out = []
-    render = compiled.render
-    for row, values in enumerate(zip(*columns)) if names else enumerate([()] * table.num_rows):
-        try:
-            out.append(render(dict(zip(names, values))).strip())
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{template.where}  template {template.full_id} failed on row {row}: {exc}") from None
+    with time_budget():
+        for row, values in enumerate(zip(*columns)) if names else enumerate([()] * table.num_rows):
+            try:
+                out.append(render_bounded(compiled, dict(zip(names, values))).strip())
+            except Exception as exc:  # any failure inside a template is the template's (or its row's) problem
+                detail = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
+                raise TemplateError(f"{template.where}  template {template.full_id} failed on row {row}: {detail}") from None
     return pa.array(out, pa.string())
 
 
