@@ -136,7 +136,10 @@ def _plan_source(loaded, index, config, templates_dir, resolve_hub_sources, prob
         if len(skipped) == len(inputs.files):
             problems.append(loaded.problem(where, f"the filters exclude every one of its {len(inputs.files)} files by name"))
         for file in inputs.files:
-            if file.display not in skipped:
+            if file.display not in skipped and file.bytes == 0:
+                problems.append(loaded.problem((*where, "path"), f"{file.display}: the file is empty (0 bytes); "
+                                                                 "delete it or leave it out with data_files"))
+            elif file.display not in skipped:
                 try:
                     adapter.columns_of(file, detect_format(file.path))  # worked out once, kept for the build
                 except FlanMiniError as exc:

@@ -49,6 +49,7 @@ class AppsConfig(SourceConfig):
 
 
 class AppsAdapter(Adapter):
+    expands = True  # rows are pieces of records (expand.py)
     name = "apps"
     config_model = AppsConfig
     extensions = (".jsonl", ".jsonl.gz", ".json", ".parquet")

@@ -164,6 +164,8 @@ class Adapter:
     item_field: ClassVar[str | None] = None
     # Task (None: every task) -> fields that hold or contain the answer; templates must not show them in the prompt.
     answer_fields: ClassVar[dict[str | None, tuple[str, ...]]] = {}
+    # True when one record becomes several rows (expand.py): a row's ordinal packs its record's and its piece's.
+    expands: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, base_dir: Path | None = None):
         self.config = config

@@ -65,6 +65,7 @@ class CodeContestsConfig(SourceConfig):
 
 
 class CodeContestsAdapter(Adapter):
+    expands = True  # rows are pieces of records (expand.py)
     name = "code_contests"
     config_model = CodeContestsConfig
     extensions = (".parquet",)
