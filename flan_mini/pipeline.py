@@ -1,15 +1,13 @@
 """`build`: wires select -> render -> (dedup) -> (decontaminate) -> exact counts -> shuffle -> shards + manifest.
 
-The output is assembled in a hidden sibling folder and renamed into place only when complete,
-so an interrupted build never leaves a folder that looks finished. A previous build in the
-same place is replaced as a whole.
+The output is assembled in a hidden sibling folder and renamed into place only when complete
+(atomic.py), so an interrupted build never leaves a folder that looks finished. A previous build in
+the same place is replaced as a whole, and only if flan-mini wrote every file in it.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .atomic import atomic_folder
 from .card import write_card
 from .decontam.stage import Decontaminator, decontaminate_candidates
 from .dedup.report import manifest_entry, manifest_removed, write_clusters
@@ -255,12 +254,7 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
 
     clock = time.perf_counter()
     out_dir = plan.out_dir
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        tmp.mkdir()
+    with atomic_folder(out_dir) as tmp:
         shards = write_shards(
             candidates, tmp, target_shard_bytes=int(recipe.output.shard_size), rows=order,
             transform=to_messages if recipe.output.format == "messages" else None,
@@ -285,25 +279,11 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
         stages["total"] = time.perf_counter() - started
         manifest["stages"] = {k: round(v, 3) for k, v in stages.items()}
         write_manifest(tmp, manifest)  # again, with the card's time (the card does not read the timings)
-        _move_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     result = BuildResult(out_dir, manifest, builds)
     if recipe.publish and push:
         log(f"flan-mini: pushing to {recipe.publish.repo_id}")
         result.push = push_folder(out_dir, **recipe.publish.model_dump())
     return result
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out_dir)
 
 
 # ------------------------------------------------------------------------------------------- manifest

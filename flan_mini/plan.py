@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import FlanMiniError, RecipeError
 from .compose import RenderSpec, describe_spec, resolve_spec
 from .lengths import load_measure
-from .manifest import MANIFEST
+from .atomic import check_apart, replace_problem
 from .recipe import LoadedRecipe
 from .render import DEFAULT_TEMPLATES_DIR, Template, load_family
 from .sources import ADAPTERS, Adapter
@@ -64,12 +64,9 @@ def output_folder(loaded: LoadedRecipe, out: str | Path | None) -> Path:
 
 
 def check_output_folder(folder: Path) -> str | None:
-    """Why `folder` cannot be written, or None. A previous build (it has a manifest) may be replaced."""
-    if folder.exists():
-        if not folder.is_dir():
-            return f"{folder} exists and is not a folder"
-        if any(folder.iterdir()) and not (folder / MANIFEST).exists():
-            return f"{folder} exists and is not a flan-mini dataset folder (no {MANIFEST}); choose another folder or empty it"
+    """Why `folder` cannot be written, or None. A previous build (every file listed by its manifest) may be replaced."""
+    if reason := replace_problem(folder):
+        return reason
     parent = next((p for p in [folder, *folder.parents] if p.exists()), None)
     if parent is not None and not os.access(parent, os.W_OK):
         return f"cannot write under {parent}"
@@ -107,6 +104,10 @@ def make_plan(
         if only is None or config.name in only
     ]
     _check_stages(loaded, resolve_hub_sources, problems, notes)
+    if check_output:
+        local = {f"sources[{p.index}] {p.config.name}": loaded.base_dir / p.config.path
+                 for p in plans if p.inputs is not None and p.inputs.kind == "local"}
+        problems += [f"--out: {reason}" if out is not None else loaded.problem(out_path, reason) for reason in check_apart(out_dir, local)]
     if problems:
         raise RecipeError(problems)
     return Plan(loaded, recipe.seed if seed is None else seed, out_dir, plans, notes)
