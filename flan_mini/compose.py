@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import limits
+from . import bigtext, limits
 from .errors import TemplateError
 from .fewshot import Layout, assemble, draw_exemplars
 from .keys import ranks, salt
@@ -222,7 +222,7 @@ def render_rows(
             names.append(layout.owner.full_id)
         id_index[layout.position] = names.index(layout.owner.full_id)
     if pieces:
-        conversations = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        conversations = pieces[0] if len(pieces) == 1 else pa.concat_arrays(bigtext.common(pieces))
         placed = np.concatenate(positions)
         if len(placed) > 1 and not (np.diff(placed) > 0).all():  # back to row order
             conversations = conversations.take(pa.array(np.argsort(placed, kind="stable")))
@@ -303,5 +303,7 @@ def _turns_array(conversations: list[list[str]]) -> pa.Array:
     offsets = np.zeros(len(conversations) + 1, np.int32)
     offsets[1:] = np.cumsum([len(t) for t in conversations])
     roles = pa.array(np.tile(np.array(["human", "gpt"], dtype=object), len(values) // 2), pa.string())
-    turns = pa.StructArray.from_arrays([roles, pa.array(values, pa.string())], fields=list(TURN))
-    return pa.ListArray.from_arrays(pa.array(offsets), turns).cast(pa.list_(TURN))
+    texts = bigtext.strings(values)
+    turn = bigtext.widen_type(TURN) if bigtext.is_wide(texts.type) else TURN
+    turns = pa.StructArray.from_arrays([roles.cast(turn[0].type), texts], fields=list(turn))
+    return pa.ListArray.from_arrays(pa.array(offsets), turns).cast(pa.list_(turn))

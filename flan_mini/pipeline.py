@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .atomic import atomic_folder
+from . import bigtext
 from .card import write_card
 from .decontam.stage import Decontaminator, decontaminate_candidates
 from .dedup.report import manifest_entry, manifest_removed, write_clusters
@@ -88,7 +89,8 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
     n = table.num_rows
     stats: dict = {}
     if adapter.conversation_field:
-        conversations = table.column(adapter.conversation_field).combine_chunks().cast(pa.list_(TURN))
+        conversations = bigtext.fit(table.column(adapter.conversation_field))
+        conversations = conversations.cast(pa.list_(bigtext.widen_type(TURN) if bigtext.is_wide(conversations.type) else TURN))
         template_id, failed = pa.nulls(n, pa.string()), {}
         template_type = pa.array(["chat"] * n, pa.string())
         num_shots = pa.array(np.zeros(n, np.int32))
@@ -108,7 +110,7 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
         "template_type": template_type,
         "num_shots": num_shots,
     }
-    out = pa.Table.from_pydict(columns, schema=OUTPUT_SCHEMA)
+    out = pa.Table.from_pydict(columns, schema=bigtext.schema_with(OUTPUT_SCHEMA, columns))  # wide past 2 GiB
     for name in (KEY, RANK, GROUP):
         out = out.append_column(name, table.column(name))
     task = table.column(adapter.task_field).cast(pa.string()) if adapter.task_field else pa.nulls(n, pa.string())
@@ -149,7 +151,7 @@ def deduplicate_candidates(builds: list[SourceBuild], config, workers: int | Non
         columns = table.select(OUTPUT_SCHEMA.names).append_column(ORDER_COLUMN, pa.array(order, pa.int64()))
         parts.append(columns.filter(pa.array(~out)) if out.any() else columns)  # no copy unless rows failed
         masks.append(out)
-    result = dedup_table(pa.concat_tables(parts), config, workers=workers)
+    result = dedup_table(pa.concat_tables(parts, promote_options="permissive"), config, workers=workers)
     removed = ~np.asarray(result.keep.to_numpy(zero_copy_only=False), bool)
     start = 0
     for item, out in zip(builds, masks):
@@ -182,7 +184,7 @@ def assemble(builds: list[SourceBuild], seed: int) -> tuple[pa.Table, np.ndarray
         item.final = item.candidates.select(["template_id", "template_type", "num_shots", TASK]).take(pa.array(item.final_rows))
         item.candidates = None
     every = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    combined = pa.concat_tables(tables)
+    combined = pa.concat_tables(tables, promote_options="permissive")  # (string and large_string -> large_string)
     return combined, every[shuffled_order(combined.column("id").take(pa.array(every)), seed)]
 
 

@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 
 from .errors import SourceError
 from .sources.base import Adapter
-from .sources.expand import MAX_PIECES, PIECE_BITS
 from .sources.formats import ORDINAL, REJECT
 
 # Reject reasons with this prefix are an adapter's data policy (e.g. ShareGPT's duplicate conversations),
@@ -86,7 +85,8 @@ def record_rejects(batch, reasons, file, adapter, counts, counter: Counter) -> N
 def position(ordinal: int, file, adapter: Adapter) -> dict:
     """Where a rejected row is in its file: `row` = the record's index (row of a Parquet file or JSON array,
     0-based), plus `line` (1-based) for JSON Lines and `piece` for records that become several rows."""
-    record, piece = (ordinal >> PIECE_BITS, ordinal & (MAX_PIECES - 1)) if adapter.expands else (ordinal, None)
+    bits = adapter.piece_bits
+    record, piece = (ordinal >> bits, ordinal & ((1 << bits) - 1)) if bits else (ordinal, None)
     where = {"row": record}
     if str(file.display).lower().endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
         where["line"] = record + 1

@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import bigtext
 from .errors import RecipeError, TemplateError
 from .paths import data_folder
 from .sandbox import Sandbox, render_bounded, time_budget
@@ -281,7 +282,8 @@ def _is_passthrough(source: str) -> bool:
 def _render_column(source: str, compiled: jinja2.Template, table: pa.Table, template) -> pa.Array:
     """Render one Jinja source over every row of `table` (column-wise when it is just `{{ field }}`)."""
     if match := _PASSTHROUGH.match(source.strip()):
-        return table.column(match.group(1)).combine_chunks().cast(pa.string())
+        column = bigtext.fit(table.column(match.group(1)))
+        return column if pa.types.is_large_string(column.type) else column.cast(pa.string())
     names = sorted(_variables(source))
     columns = [table.column(n).to_pylist() for n in names]
     out = []
@@ -292,7 +294,7 @@ def _render_column(source: str, compiled: jinja2.Template, table: pa.Table, temp
             except Exception as exc:  # any failure inside a template is the template's (or its row's) problem
                 detail = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
                 raise TemplateError(f"{template.where}  template {template.full_id} failed on row {row}: {detail}") from None
-    return pa.array(out, pa.string())
+    return bigtext.strings(out)
 
 
 def render_texts(source: str, compiled: jinja2.Template, table: pa.Table, template) -> list[str]:
@@ -314,9 +316,11 @@ def single_turn(human, gpt) -> pa.Array:
     humans = human if isinstance(human, list) else [human]
     gpts = gpt if isinstance(gpt, list) else [gpt]
     n = sum(len(part) for part in humans)
-    values = pa.chunked_array([part.cast(pa.string()) for part in [*humans, *gpts]], pa.string())
+    parts = bigtext.common([part if pa.types.is_large_string(part.type) else part.cast(pa.string()) for part in [*humans, *gpts]])
+    values = pa.chunked_array(parts, parts[0].type)
     interleave = np.empty(2 * n, np.int64)
     interleave[0::2], interleave[1::2] = np.arange(n), np.arange(n, 2 * n)
     roles = pa.array(np.tile(np.array(["human", "gpt"], dtype=object), n), pa.string())
-    turns = pa.StructArray.from_arrays([roles, values.take(pa.array(interleave)).combine_chunks()], fields=list(TURN))
-    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), turns).cast(pa.list_(TURN))
+    turn = bigtext.widen_type(TURN) if bigtext.is_wide(values.type) else TURN  # large_string past 2 GiB
+    turns = pa.StructArray.from_arrays([roles.cast(turn[0].type), values.take(pa.array(interleave)).combine_chunks()], fields=list(turn))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), turns).cast(pa.list_(turn))

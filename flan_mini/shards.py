@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import bigtext
 from .errors import FlanMiniError
 
 TURN = pa.struct([("from", pa.string()), ("value", pa.string())])
@@ -99,9 +100,50 @@ def write_shards(
             part = transform(part)
         name = shard_name(index, count, split)
         path = folder / name
-        pq.write_table(part, path, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True, store_schema=True)
+        _write_part(part, path)
         shards.append(ShardInfo(name, part.num_rows, path.stat().st_size, file_sha256(path)))
+    verify_shards(folder, shards)
     return shards
+
+
+def _write_part(part: pa.Table, path: Path) -> None:
+    """One shard. Text past 2 GiB arrives as large_string (bigtext.py): it is written in row groups that fit
+    the declared `string` type, so the file's schema is the declared one whatever the size."""
+    if not any(bigtext.is_wide(f.type) for f in part.schema) and not bigtext.too_big(part):
+        pq.write_table(part, path, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True, store_schema=True)
+        return
+    writer = None
+    try:
+        for group, schema in bigtext.narrow_groups(part, ROW_GROUP_ROWS):
+            if writer is None:
+                writer = pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True, store_schema=True)
+            writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def verify_shards(folder: Path, shards: list[ShardInfo]) -> None:
+    """Read the written shards back before they are moved into place: each file's footer and schema (the same
+    for all, with no large_string), and every row group decoded and validated (UTF-8 included), one at a time.
+    A shard that fails is a bug in flan-mini, reported as an error rather than published."""
+    first = None
+    for shard in shards:
+        path = Path(folder) / shard.path
+        try:
+            parquet = pq.ParquetFile(path)
+            schema = parquet.schema_arrow
+            if first is None:
+                first = schema
+            if not schema.equals(first) or any(bigtext.is_wide(f.type) for f in schema):
+                raise ValueError(f"schema {schema} differs from the first shard's {first}")
+            if parquet.metadata.num_rows != shard.rows:
+                raise ValueError(f"{parquet.metadata.num_rows} rows, {shard.rows} written")
+            for group in range(parquet.num_row_groups):
+                parquet.read_row_group(group).validate(full=True)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise FlanMiniError(f"{shard.path}: the shard just written does not read back ({exc}); nothing was moved "
+                                "into place. Please report this as a flan-mini bug") from None
 
 
 def shard_paths(folder: Path, split: str = DEFAULT_SPLIT) -> list[Path]:
@@ -122,10 +164,11 @@ MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 
 def to_messages(table: pa.Table) -> pa.Table:
     """The `messages` layout: `conversations` renamed, `from`/`value` -> `role` (user/assistant) / `content`."""
-    conversations = table.column("conversations").combine_chunks()
+    conversations = bigtext.fit(table.column("conversations"))
     turns = conversations.flatten()
     roles = pc.if_else(pc.equal(turns.field("from"), "human"), "user", "assistant")
     offsets = pc.subtract(conversations.offsets, conversations.offsets[0])
-    messages = pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([roles, turns.field("value")], fields=list(MESSAGE)))
+    message = bigtext.widen_type(MESSAGE) if bigtext.is_wide(conversations.type) else MESSAGE
+    messages = pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([roles.cast(message[0].type), turns.field("value")], fields=list(message)))
     index = table.schema.get_field_index("conversations")
-    return table.set_column(index, pa.field("messages", pa.list_(MESSAGE), nullable=False), messages)
+    return table.set_column(index, pa.field("messages", pa.list_(message), nullable=False), messages)

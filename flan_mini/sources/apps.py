@@ -49,7 +49,7 @@ class AppsConfig(SourceConfig):
 
 
 class AppsAdapter(Adapter):
-    expands = True  # rows are pieces of records (expand.py)
+    piece_bits = expand.PIECE_BITS  # rows are pieces of records
     name = "apps"
     config_model = AppsConfig
     extensions = (".jsonl", ".jsonl.gz", ".json", ".parquet")

@@ -164,8 +164,8 @@ class Adapter:
     item_field: ClassVar[str | None] = None
     # Task (None: every task) -> fields that hold or contain the answer; templates must not show them in the prompt.
     answer_fields: ClassVar[dict[str | None, tuple[str, ...]]] = {}
-    # True when one record becomes several rows (expand.py): a row's ordinal packs its record's and its piece's.
-    expands: ClassVar[bool] = False
+    # When one record becomes several rows (expand.py): a row's ordinal is record << piece_bits | piece (0: not so).
+    piece_bits: ClassVar[int] = 0
 
     def __init__(self, config: SourceConfig, base_dir: Path | None = None):
         self.config = config

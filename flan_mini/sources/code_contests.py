@@ -65,7 +65,7 @@ class CodeContestsConfig(SourceConfig):
 
 
 class CodeContestsAdapter(Adapter):
-    expands = True  # rows are pieces of records (expand.py)
+    piece_bits = expand.PIECE_BITS  # rows are pieces of records
     name = "code_contests"
     config_model = CodeContestsConfig
     extensions = (".parquet",)

@@ -74,7 +74,7 @@ class CodeSearchNetConfig(SourceConfig):
 
 
 class CodeSearchNetAdapter(Adapter):
-    expands = True  # rows are pieces of records (expand.py)
+    piece_bits = expand.PIECE_BITS  # rows are pieces of records
     name = "code_search_net"
     config_model = CodeSearchNetConfig
     extensions = (".jsonl.gz", ".jsonl", ".parquet")

@@ -121,7 +121,7 @@ class ShareGPTConfig(SourceConfig):
 
 
 class ShareGPTAdapter(Adapter):
-    expands = True  # rows are pieces of records (expand.py)
+    piece_bits = PIECE_BITS  # rows are pieces of conversations
     name = "sharegpt"
     config_model = ShareGPTConfig
     extensions = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".parquet")
