@@ -218,7 +218,7 @@ def push_folder(
     from huggingface_hub.errors import RepositoryNotFoundError
     from huggingface_hub.hf_api import RepoFile
 
-    from . import __version__
+    from . import __version__, hub_timeouts
 
     folder = Path(folder)
     if not REPO_ID.match(repo_id or ""):
@@ -228,6 +228,7 @@ def push_folder(
     manifest = verify_folder(folder)
     if token is None and get_token() is None:
         raise PublishError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a write token is needed)")
+    hub_timeouts.install()
     api = HfApi(endpoint=endpoint, token=token, library_name="flan-mini", library_version=__version__)
     branch = revision or "main"
     local = _local_files(folder, manifest)

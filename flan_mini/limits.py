@@ -18,6 +18,7 @@ ENV = {
     "row_chars": "FLAN_MINI_MAX_ROW_CHARS",
     "template_seconds": "FLAN_MINI_TEMPLATE_SECONDS",
     "loop_items": "FLAN_MINI_TEMPLATE_LOOP_ITEMS",
+    "hub_seconds": "FLAN_MINI_HUB_TIMEOUT",
 }
 
 
@@ -27,6 +28,7 @@ class Limits:
     row_chars: int = 256 << 20  # all turns of one templated row (few-shot rows hold several examples)
     template_seconds: float = 10.0  # one render of one template for one row
     loop_items: int = 10_000_000  # range() items handed out during one render
+    hub_seconds: float = 60.0  # one Hub request waiting to connect, send or receive (not a whole upload)
 
 
 def current() -> Limits:
@@ -45,7 +47,7 @@ def _parse(texts: tuple) -> Limits:
     for (name, variable), text in zip(ENV.items(), texts):
         if text is None or not text.strip():
             continue
-        kind = float if name == "template_seconds" else int
+        kind = float if name in ("template_seconds", "hub_seconds") else int
         try:
             value = kind(text)
         except ValueError:
