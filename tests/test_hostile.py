@@ -197,7 +197,7 @@ def test_an_invalid_utf8_byte_in_a_gzipped_flan_record_costs_only_that_record(tm
     recipe = write_recipe(tmp_path, """
         name: t
         sources:
-          - {name: cot, adapter: flan, path: flan, n: 9, task_sources: [CoT], max_reject_rate: 0.2}
+          - {name: cot, adapter: flan, path: flan, n: 10, task_sources: [CoT], max_reject_rate: 0.2, accept_shortfall: true}
     """)
     result = run_cli("build", recipe, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.stderr
@@ -220,7 +220,7 @@ def test_bad_text_in_a_json_array_costs_only_its_records(tmp_path):
     recipe = write_recipe(tmp_path, """
         name: t
         sources:
-          - {name: a, adapter: alpaca, path: a.json, n: 20, max_reject_rate: 0.2}
+          - {name: a, adapter: alpaca, path: a.json, n: 22, max_reject_rate: 0.2, accept_shortfall: true}
     """)
     result = run_cli("build", recipe, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.stderr
@@ -238,7 +238,7 @@ def test_invalid_utf8_inside_a_parquet_file_is_counted_and_never_written(tmp_pat
     recipe = write_recipe(tmp_path, """
         name: t
         sources:
-          - {name: a, adapter: alpaca, path: p, n: 10, max_reject_rate: 0.2}
+          - {name: a, adapter: alpaca, path: p, n: 11, max_reject_rate: 0.2, accept_shortfall: true}
     """)
     result = run_cli("build", recipe, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.stderr
