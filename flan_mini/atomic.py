@@ -110,7 +110,7 @@ def replace_problem(folder: Path) -> str | None:
         return None
     written = written_files(folder)
     if written is None:
-        return (f"{folder} exists and is not a flan-mini output folder (no flan-mini {MANIFEST} or report listing "
+        return (f"{folder} exists and is not a flan-mini dataset folder (no flan-mini {MANIFEST} or report listing "
                 "its files); choose another folder, or empty it yourself")
     extra = sorted(present - written)
     if extra:

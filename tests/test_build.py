@@ -150,7 +150,7 @@ def test_rebuild_replaces_a_previous_build_but_not_other_folders(tmp_path):
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
     result = run_cli("build", SAMPLE_RECIPE, "--out", other)
-    assert result.exit_code == 1 and "not a flan-mini output folder" in result.stderr
+    assert result.exit_code == 1 and "not a flan-mini dataset folder" in result.stderr
     assert (other / "notes.txt").read_text() == "keep me"
 
 

@@ -304,7 +304,7 @@ def test_a_folder_with_a_manifest_and_other_files_is_never_replaced(tmp_path):
     (out / "index.html").write_text("<html>mine</html>")
     result = run_cli("build", recipe, "--out", out)
     assert result.exit_code == 1
-    assert_clean_error(result.stderr, "not a flan-mini output folder")
+    assert_clean_error(result.stderr, "not a flan-mini dataset folder")
     assert (out / "index.html").read_text() == "<html>mine</html>"
     # A real previous build with one extra file of the user's: refused too, naming the file.
     assert run_cli("build", recipe, "--out", tmp_path / "build", "-q").exit_code == 0

@@ -109,7 +109,7 @@ def test_existing_output_needs_overwrite_and_failures_leave_nothing(tmp_path, bu
     assert not fresh.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     monkeypatch.undo()
     # --overwrite replaces only a folder flan-mini wrote: keep.txt is not flan-mini's to delete.
-    with pytest.raises(FlanMiniError, match=r"not a flan-mini output folder"):
+    with pytest.raises(FlanMiniError, match=r"not a flan-mini dataset folder"):
         dedup_folder(folder, out, DedupConfig(), overwrite=True)
     assert (out / "keep.txt").read_text() == "x"
     (out / "keep.txt").unlink()
