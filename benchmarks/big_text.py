@@ -3,8 +3,8 @@
 Arrow's `string` overflows its 32-bit offsets at 2 GiB when a column is joined into one array; the build carries
 such text as `large_string` (flan_mini/bigtext.py) and writes shards of the declared schema. The suite tests that
 path on small data with a lowered threshold (tests/test_hostile_bigtext.py); this script runs the real size by
-hand. It needs about 12 GB of memory and a few minutes, and refuses to run past --memory-gb (an address-space
-limit on itself), so it fails instead of pushing the machine into swap.
+hand. It needs about 9-11 GB of memory (peak RSS) and well under a minute, and refuses to run past --memory-gb (an
+address-space limit on itself), so it fails instead of pushing the machine into swap.
 
     python benchmarks/big_text.py                     # 3 rows x 740 MB = 2.2 GB of text
     python benchmarks/big_text.py --rows 4 --mb 600
@@ -32,7 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3)
     parser.add_argument("--mb", type=int, default=740, help="MB of text in each row's inputs")
-    parser.add_argument("--memory-gb", type=float, default=16.0)
+    parser.add_argument("--memory-gb", type=float, default=22.0, help="address-space limit (above the RSS it allows)")
+    parser.add_argument("--shard-size", default="4GB", help="the recipe's shard_size; 4GB puts all rows in one shard, "
+                        "which must then be split into row groups that fit")
     args = parser.parse_args()
     limit = int(args.memory_gb * (1 << 30))
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -54,7 +56,7 @@ def main() -> None:
         total = args.rows * size
         print(f"source: {args.rows} rows x {args.mb} MB = {total / (1 << 30):.2f} GiB of text in one column")
         (work / "recipe.yaml").write_text(
-            f"name: bigtext\nseed: 1\noutput: {{shard_size: 64MB}}\nsources:\n"
+            f"name: bigtext\nseed: 1\noutput: {{shard_size: {args.shard_size}}}\nsources:\n"
             f"  - {{name: flan, adapter: flan, path: flan, n: {args.rows}, task_sources: [Flan2021]}}\n"
         )
         started = time.perf_counter()

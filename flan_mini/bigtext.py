@@ -125,5 +125,7 @@ def narrow_groups(table: pa.Table, rows_per_group: int):
 
             raise FlanMiniError(f"row {start:,} of a shard holds {int(sizes[start]):,} bytes of text, more than one Parquet "
                                 "string column can hold in a row group (2 GiB); shorten the source's texts")
-        yield table.slice(start, end - start).cast(schema), schema
+        # take, not slice: a slice keeps the whole text buffer, and Arrow refuses to narrow a buffer past 2 GiB
+        # even when the slice's own text would fit.
+        yield table.take(pa.array(np.arange(start, end, dtype=np.int64))).cast(schema), schema
         start = end

@@ -182,8 +182,9 @@ def render_rows(
         layouts.append(Layout(position, int(rows[position]), owner, exemplars))
     budget = fewshot.max_length if fewshot is not None else None
     kept = assemble(table, layouts, spec.measure, budget)
-    for layout in kept:
-        _check_row_size(layout.owner, [pa.array([sum(len(t) for t in layout.turns)], pa.int64())], source)
+    if kept:  # the largest few-shot row against the row limit
+        largest = max(kept, key=lambda layout: sum(len(t) for t in layout.turns))
+        _check_row_size(largest.owner, [pa.array([sum(len(t) for t in largest.turns)], pa.int64())], source)
     is_fs = np.zeros(len(rows), bool)
     is_fs[[layout.position for layout in kept]] = True
 
