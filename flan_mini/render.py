@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import bigtext
+from . import bigtext, limits
 from .errors import RecipeError, TemplateError
 from .paths import data_folder
 from .sandbox import Sandbox, render_bounded, time_budget
@@ -287,10 +287,11 @@ def _render_column(source: str, compiled: jinja2.Template, table: pa.Table, temp
     names = sorted(_variables(source))
     columns = [table.column(n).to_pylist() for n in names]
     out = []
+    limit = limits.current().turn_chars
     with time_budget():
         for row, values in enumerate(zip(*columns)) if names else enumerate([()] * table.num_rows):
             try:
-                out.append(render_bounded(compiled, dict(zip(names, values))).strip())
+                out.append(render_bounded(compiled, dict(zip(names, values)), limit).strip())
             except Exception as exc:  # any failure inside a template is the template's (or its row's) problem
                 detail = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
                 raise TemplateError(f"{template.where}  template {template.full_id} failed on row {row}: {detail}") from None

@@ -184,13 +184,16 @@ def _as_list(lazy):
     return eager
 
 
-def render_bounded(template: jinja2.Template, context: dict) -> str:
-    """Render `template`, stopping when its text passes the turn limit (checked as the text grows)."""
-    limit = limits.current().turn_chars
-    _BUDGET.items = 0
-    _BUDGET.started = time.monotonic()
-    pieces, size = [], 0
-    for piece in template.generate(context):
+def render_bounded(template: jinja2.Template, context: dict, limit: int | None = None) -> str:
+    """Render `template`, stopping when its text passes the turn limit `limit` (default: the current one),
+    checked as the text grows."""
+    limit = limits.current().turn_chars if limit is None else limit
+    budget = _BUDGET
+    budget.items = 0
+    budget.started = time.monotonic()
+    pieces = []
+    size = 0
+    for piece in template.root_render_func(template.new_context(context)):
         size += len(piece)
         if size > limit:
             raise TemplateLimitError(f"renders more than the turn limit of {limit:,} characters "

@@ -374,3 +374,12 @@ def test_limits_given_in_the_environment_are_checked(tmp_path, monkeypatch):
     result = run_cli("build", recipe, "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert_clean_error(result.stderr, "renders more than the turn limit of 10 characters")
+
+
+def test_dedup_output_inside_its_input_is_refused(tmp_path):
+    recipe = _small_recipe(tmp_path)
+    assert run_cli("build", recipe, "--out", tmp_path / "built", "-q").exit_code == 0
+    result = run_cli("dedup", tmp_path / "built", tmp_path / "built" / "deduped")
+    assert result.exit_code == 1
+    assert_clean_error(result.stderr, "is inside the input folder")
+    assert not (tmp_path / "built" / "deduped").exists()

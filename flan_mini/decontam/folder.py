@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_folder
+from ..atomic import atomic_folder, check_apart
 from ..dedup.folder import DEFAULT_SHARD_BYTES, find_splits, read_split
 from ..errors import FlanMiniError
 from ..shards import write_shards
@@ -66,6 +66,8 @@ def decontaminate_folder(
         out_dir = Path(out_dir)
         if out_dir.resolve() == in_dir.resolve():
             raise FlanMiniError(f"{out_dir}: the output folder must differ from the input folder")
+        if nested := check_apart(out_dir, {"the input folder": in_dir}):
+            raise FlanMiniError(nested[0])
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise FlanMiniError(f"{out_dir}: exists and is not empty (choose another folder, or pass --overwrite)")
     splits = _splits(in_dir)
