@@ -383,3 +383,22 @@ def test_dedup_output_inside_its_input_is_refused(tmp_path):
     assert result.exit_code == 1
     assert_clean_error(result.stderr, "is inside the input folder")
     assert not (tmp_path / "built" / "deduped").exists()
+
+
+def test_a_sharegpt_lone_surrogate_is_repaired_and_counted(tmp_path):
+    chats = [{"id": f"c{i}", "conversations": [{"from": "human", "value": f"Tell me a fact about the number {i}."},
+                                                {"from": "gpt", "value": f"The number {i} comes after {i - 1}."}]}
+             for i in range(1, 6)]
+    text = json.dumps(chats).replace("comes after 2.", "comes after 2 \\ud83d.")  # half an emoji, as JSON escapes it
+    (tmp_path / "sharegpt.json").write_text(text)
+    recipe = write_recipe(tmp_path, """
+        name: t
+        sources:
+          - {name: chat, adapter: sharegpt, path: sharegpt.json, n: 5}
+    """)
+    result = run_cli("build", recipe, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.stderr
+    source = json.loads((tmp_path / "out" / "manifest.json").read_text())["sources"][0]
+    assert source["adapter_stats"]["conversations:lone_surrogates_repaired"] == 1
+    values = [turn["value"] for row in read_shards(tmp_path / "out").to_pylist() for turn in row["conversations"]]
+    assert "The number 3 comes after 2 \ufffd." in values

@@ -215,7 +215,8 @@ class ShareGPTAdapter(Adapter):
         for index, record in records:
             self._stats["conversations:read"] += 1
             record, repaired = repair_surrogates(record)  # half emoji ("\ud83d"): U+FFFD, counted
-            self._stats["conversations:lone_surrogates_repaired"] += 1 if repaired else 0
+            if repaired:
+                self._stats["conversations:lone_surrogates_repaired"] += 1
             self._add_record(rows, index, record)
         return rows.table()
 
