@@ -48,6 +48,7 @@ from .errors import RecipeError, TemplateError
 from .paths import data_folder
 from .sandbox import Sandbox, render_bounded, time_budget
 from .shards import TURN
+from .sources.utf8 import encodable
 from .yamlio import load_yaml
 
 DEFAULT_TEMPLATES_DIR = data_folder("templates")
@@ -295,7 +296,14 @@ def _render_column(source: str, compiled: jinja2.Template, table: pa.Table, temp
             except Exception as exc:  # any failure inside a template is the template's (or its row's) problem
                 detail = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
                 raise TemplateError(f"{template.where}  template {template.full_id} failed on row {row}: {detail}") from None
-    return bigtext.strings(out)
+    try:
+        return bigtext.strings(out)
+    except (pa.ArrowInvalid, UnicodeEncodeError):  # e.g. a "\ud83d" escape in the template: no UTF-8 form
+        row = next((i for i, text in enumerate(out) if not encodable(text)), None)
+        if row is None:
+            raise
+        raise TemplateError(f"{template.where}  template {template.full_id} renders text that is not valid UTF-8 (a lone "
+                            f"surrogate) on row {row}") from None
 
 
 def render_texts(source: str, compiled: jinja2.Template, table: pa.Table, template) -> list[str]:

@@ -402,3 +402,11 @@ def test_a_sharegpt_lone_surrogate_is_repaired_and_counted(tmp_path):
     assert source["adapter_stats"]["conversations:lone_surrogates_repaired"] == 1
     values = [turn["value"] for row in read_shards(tmp_path / "out").to_pylist() for turn in row["conversations"]]
     assert "The number 3 comes after 2 \ufffd." in values
+
+
+def test_a_template_that_renders_a_lone_surrogate_is_an_error(tmp_path):
+    recipe = template_recipe(tmp_path, '{{ instruction }} {{ "\\ud83d" }}')
+    result = run_cli("build", recipe, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert_clean_error(result.stderr, "renders text that is not valid UTF-8 (a lone surrogate) on row 0")
+    assert not (tmp_path / "out").exists()
