@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .atomic import atomic_folder
 from . import bigtext
+from .atomic import atomic_folder
 from .card import write_card
 from .decontam.stage import Decontaminator, decontaminate_candidates
 from .dedup.report import manifest_entry, manifest_removed, write_clusters

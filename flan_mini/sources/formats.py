@@ -371,16 +371,7 @@ def _line_chunks(path: Path) -> Iterator[bytes]:
             yield rest + b"\n"
 
 
-def _guarded(reader):
-    def read(*args, **kwargs) -> Iterator[pa.RecordBatch]:
-        for batch in reader(*args, **kwargs):
-            yield utf8.guard(batch)
-
-    read.__doc__, read.__name__ = reader.__doc__, reader.__name__
-    return read
-
-
-READERS = {"parquet": _guarded(read_parquet), "jsonl": _guarded(read_json_lines), "json": _guarded(read_json_array)}
+READERS = {"parquet": utf8.guarded(read_parquet), "jsonl": utf8.guarded(read_json_lines), "json": utf8.guarded(read_json_array)}
 
 
 def record_keys(path: Path, fmt: str, sample: int = 50) -> set[str] | None:

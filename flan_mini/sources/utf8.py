@@ -50,6 +50,17 @@ def guard(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
+def guarded(reader):
+    """`reader` (a formats.py reader) with `guard` applied to every batch it yields."""
+
+    def read(*args, **kwargs):
+        for batch in reader(*args, **kwargs):
+            yield guard(batch)
+
+    read.__doc__, read.__name__ = reader.__doc__, reader.__name__
+    return read
+
+
 def bad_rows(array: pa.Array) -> np.ndarray:
     """Per row: True when its text (at any depth) is not valid UTF-8."""
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
