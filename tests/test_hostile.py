@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from flan_mini.shards import read_shards
 
-from .conftest import run_cli, write_recipe
+from .conftest import SAMPLE_DATA, run_cli, write_recipe
 
 MEMORY_LIMIT = 3 << 30  # address space of a bounded subprocess (imports of pyarrow/numpy reserve ~1 GB)
 
@@ -410,3 +410,26 @@ def test_a_template_that_renders_a_lone_surrogate_is_an_error(tmp_path):
     assert result.exit_code == 1
     assert_clean_error(result.stderr, "renders text that is not valid UTF-8 (a lone surrogate) on row 0")
     assert not (tmp_path / "out").exists()
+
+
+def test_invalid_utf8_in_apps_json_lines_costs_its_problem_and_points_at_its_line(tmp_path):
+    lines = (SAMPLE_DATA / "apps" / "train.jsonl").read_bytes().splitlines()
+    original = lines[2]
+    lines[2] = lines[2].replace(b"Write a function", b"Write a f\xffunction", 1)
+    assert b"\xff" in lines[2]
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "train.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    recipe = write_recipe(tmp_path, """
+        name: t
+        sources:
+          - {name: apps, adapter: apps, path: apps, n: 30, accept_shortfall: true, max_reject_rate: 0.5}
+    """)
+    result = run_cli("build", recipe, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.stderr
+    source = json.loads((tmp_path / "out" / "manifest.json").read_text())["sources"][0]
+    # Each of its solutions (rows) is counted; the sample's own malformed problem is counted as before.
+    solutions = len(json.loads(json.loads(original)["solutions"]))
+    assert source["rejected"] == {"invalid_utf8:question": solutions, "invalid_json:solutions": 1}, source["rejected"]
+    examples = [e for e in source["reject_examples"] if e["reason"] == "invalid_utf8:question"]
+    assert {(e["row"], e["line"]) for e in examples} == {(2, 3)} and examples[0]["file"].endswith("train.jsonl")
+    read_shards(tmp_path / "out").validate(full=True)

@@ -27,6 +27,8 @@ from . import utf8
 
 ORDINAL = "_ordinal"
 REJECT = "_reject"
+# Reasons that concern the whole record (it could not be parsed), whichever fields are read.
+RECORD_REJECTS = pa.array(["invalid_json", "invalid_utf8", "not_an_object"], pa.string())
 BATCH_ROWS = 65_536
 JSONL_CHUNK_BYTES = 16 << 20
 
