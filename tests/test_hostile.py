@@ -433,3 +433,24 @@ def test_invalid_utf8_in_apps_json_lines_costs_its_problem_and_points_at_its_lin
     examples = [e for e in source["reject_examples"] if e["reason"] == "invalid_utf8:question"]
     assert {(e["row"], e["line"]) for e in examples} == {(2, 3)} and examples[0]["file"].endswith("train.jsonl")
     read_shards(tmp_path / "out").validate(full=True)
+
+
+def test_invalid_utf8_in_code_search_net_costs_its_function(tmp_path):
+    source = SAMPLE_DATA / "code_search_net" / "go" / "final" / "jsonl" / "train" / "go_train_0.jsonl.gz"
+    lines = gzip.decompress(source.read_bytes()).splitlines()
+    lines[1] = lines[1].replace(b'"code": "', b'"code": "\xff', 1)
+    _flan_gz(tmp_path / "csn" / "go" / "final" / "jsonl" / "train" / "go_train_0.jsonl.gz", lines)
+    recipe = write_recipe(tmp_path, f"""
+        name: t
+        sources:
+          - {{name: csn, adapter: code_search_net, path: csn, n: {2 * len(lines)}, accept_shortfall: true,
+              max_reject_rate: 0.5}}
+    """)
+    result = run_cli("build", recipe, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.stderr
+    entry = json.loads((tmp_path / "out" / "manifest.json").read_text())["sources"][0]
+    assert entry["rejected"].get("invalid_utf8:code") == 2, entry["rejected"]  # both its tasks
+    assert {(e["row"], e["line"]) for e in entry["reject_examples"] if e["reason"] == "invalid_utf8:code"} == {(1, 2)}
+    table = read_shards(tmp_path / "out")
+    table.validate(full=True)
+    assert entry["written"] == table.num_rows == 2 * len(lines) - sum(entry["rejected"].values()) - sum(entry["removed"].values())
