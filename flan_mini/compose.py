@@ -17,11 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import bigtext, limits
 from .errors import TemplateError
 from .fewshot import Layout, assemble, draw_exemplars
 from .keys import ranks, salt
 from .lengths import Measure
-from .render import Pattern, Template, TemplateFamily, _blank, _render_column, check_templates, single_turn
+from .render import Pattern, Template, TemplateFamily, _blank, _is_passthrough, _render_column, check_templates, single_turn
 from .shards import TURN
 from .sources.base import FewShotConfig
 
@@ -211,6 +212,9 @@ def render_rows(
         count = min(int(np.ceil(missing / max(success, 0.05))), len(waiting) - tried)
         fs_positions = np.sort(waiting[tried:tried + count])
         tried += count
+    if kept:  # the largest few-shot row against the row limit
+        largest = max(kept, key=lambda layout: sum(len(t) for t in layout.turns))
+        _check_row_size(largest.owner, [pa.array([sum(len(t) for t in largest.turns)], pa.int64())], source)
     is_fs = np.zeros(len(rows), bool)
     is_fs[[layout.position for layout in kept]] = True
 
@@ -233,6 +237,7 @@ def render_rows(
                 part = part.take(pa.array(picked))
             human_parts.append(_render_column(chosen.prompt_source, chosen.prompt, part, chosen))
             gpt_parts.append(_render_column(chosen.completion_source, chosen.completion, part, chosen))
+            _check_row_size(chosen, [pc.binary_length(human_parts[-1]), pc.binary_length(gpt_parts[-1])], source)
             order.append(mine)
             id_index[mine] = len(names)
             names.append(chosen.full_id)
@@ -248,7 +253,7 @@ def render_rows(
             names.append(layout.owner.full_id)
         id_index[layout.position] = names.index(layout.owner.full_id)
     if pieces:
-        conversations = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        conversations = pieces[0] if len(pieces) == 1 else pa.concat_arrays(bigtext.common(pieces))
         placed = np.concatenate(positions)
         if len(placed) > 1 and not (np.diff(placed) > 0).all():  # back to row order
             conversations = conversations.take(pa.array(np.argsort(placed, kind="stable")))
@@ -287,6 +292,28 @@ def render_rows(
     )
 
 
+def _check_row_size(owner, lengths: list[pa.Array], source: str) -> None:
+    """Fail when a templated row's turns together pass the row limit (a row holding its data as is, through
+    `{{ field }}` templates, is data-sized and not limited). `lengths` are per-row sizes of each turn (bytes,
+    which bound the characters from above; equal for ASCII)."""
+    if all(_is_passthrough(s) for s in _sources_of(owner)):
+        return
+    limit = limits.current().row_chars
+    total = lengths[0].cast(pa.int64())
+    for more in lengths[1:]:
+        total = pc.add(total, more.cast(pa.int64()))
+    largest = pc.max(total).as_py()
+    if largest is not None and largest > limit:
+        raise TemplateError(f"{owner.where}  {owner.full_id}: source {source} renders a row of {largest:,} bytes, over the row "
+                            f"limit of {limit:,} (raise {limits.ENV['row_chars']})")
+
+
+def _sources_of(owner) -> list[str]:
+    if isinstance(owner, Pattern):
+        return [owner.input_source, owner.target_source, owner.preamble_source or "{{ x }}"]
+    return [owner.prompt_source, owner.completion_source]
+
+
 def _blank_turns(conversations: pa.Array) -> dict[str, np.ndarray]:
     """Rows with a blank human or gpt turn, by reason."""
     if not len(conversations):
@@ -310,5 +337,7 @@ def _turns_array(conversations: list[list[str]]) -> pa.Array:
     offsets = np.zeros(len(conversations) + 1, np.int32)
     offsets[1:] = np.cumsum([len(t) for t in conversations])
     roles = pa.array(np.tile(np.array(["human", "gpt"], dtype=object), len(values) // 2), pa.string())
-    turns = pa.StructArray.from_arrays([roles, pa.array(values, pa.string())], fields=list(TURN))
-    return pa.ListArray.from_arrays(pa.array(offsets), turns).cast(pa.list_(TURN))
+    texts = bigtext.strings(values)
+    turn = bigtext.widen_type(TURN) if bigtext.is_wide(texts.type) else TURN
+    turns = pa.StructArray.from_arrays([roles.cast(turn[0].type), texts], fields=list(turn))
+    return pa.ListArray.from_arrays(pa.array(offsets), turns).cast(pa.list_(turn))

@@ -218,7 +218,7 @@ def push_folder(
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    from . import __version__
+    from . import __version__, hub_timeouts
     from .card import refresh_card
 
     folder = Path(folder)
@@ -228,6 +228,7 @@ def push_folder(
     manifest = verify_folder(folder)
     if token is None and get_token() is None:
         raise PublishError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a write token is needed)")
+    hub_timeouts.install()
     # The card's loading snippet must name the repo it is published to, whatever the build wrote.
     refresh_card(folder, repo_id=repo_id)
     api = HfApi(endpoint=endpoint, token=token, library_name="flan-mini", library_version=__version__)

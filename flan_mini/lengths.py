@@ -49,6 +49,9 @@ def load_measure(name: str | None, base_dir: Path, *, allow_download: bool = Fal
             return TokenMeasure(Tokenizer.from_file(str(file)), name), None
         from huggingface_hub import hf_hub_download
 
+        from .hub_timeouts import install
+
+        install()
         path = hf_hub_download(name, "tokenizer.json", local_files_only=not allow_download)
         return TokenMeasure(Tokenizer.from_file(path), name), None
     except Exception as exc:  # any failure to find or parse it means "not available"

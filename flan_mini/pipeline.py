@@ -1,15 +1,13 @@
 """`build`: wires select -> render -> (dedup) -> (decontaminate) -> exact counts -> shuffle -> shards + manifest.
 
-The output is assembled in a hidden sibling folder and renamed into place only when complete,
-so an interrupted build never leaves a folder that looks finished. A previous build in the
-same place is replaced as a whole.
+The output is assembled in a hidden sibling folder and renamed into place only when complete
+(atomic.py), so an interrupted build never leaves a folder that looks finished. A previous build in
+the same place is replaced as a whole, and only if flan-mini wrote every file in it.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import bigtext
+from .atomic import atomic_folder
 from .card import write_card
 from .decontam.stage import Decontaminator, decontaminate_candidates
 from .dedup.report import manifest_entry, manifest_removed, write_clusters
@@ -90,7 +90,8 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
     n = table.num_rows
     stats: dict = {}
     if adapter.conversation_field:
-        conversations = table.column(adapter.conversation_field).combine_chunks().cast(pa.list_(TURN))
+        conversations = bigtext.fit(table.column(adapter.conversation_field))
+        conversations = conversations.cast(pa.list_(bigtext.widen_type(TURN) if bigtext.is_wide(conversations.type) else TURN))
         template_id, failed = pa.nulls(n, pa.string()), {}
         template_type = pa.array(["chat"] * n, pa.string())
         num_shots = pa.array(np.zeros(n, np.int32))
@@ -111,7 +112,7 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
         "num_shots": num_shots,
     }
     columns.update(adapter.output_columns(table, columns))  # values kept from the source's own columns
-    out = pa.Table.from_pydict(columns, schema=OUTPUT_SCHEMA)
+    out = pa.Table.from_pydict(columns, schema=bigtext.schema_with(OUTPUT_SCHEMA, columns))  # wide past 2 GiB
     for name in (KEY, RANK, GROUP):
         out = out.append_column(name, table.column(name))
     task = table.column(adapter.task_field).cast(pa.string()) if adapter.task_field else pa.nulls(n, pa.string())
@@ -152,7 +153,7 @@ def deduplicate_candidates(builds: list[SourceBuild], config, workers: int | Non
         columns = table.select(OUTPUT_SCHEMA.names).append_column(ORDER_COLUMN, pa.array(order, pa.int64()))
         parts.append(columns.filter(pa.array(~out)) if out.any() else columns)  # no copy unless rows failed
         masks.append(out)
-    result = dedup_table(pa.concat_tables(parts), config, workers=workers)
+    result = dedup_table(pa.concat_tables(parts, promote_options="permissive"), config, workers=workers)
     removed = ~np.asarray(result.keep.to_numpy(zero_copy_only=False), bool)
     start = 0
     for item, out in zip(builds, masks):
@@ -185,7 +186,7 @@ def assemble(builds: list[SourceBuild], seed: int) -> tuple[pa.Table, np.ndarray
         item.final = item.candidates.select(["source", "template_id", "template_type", "num_shots", TASK]).take(pa.array(item.final_rows))
         item.candidates = None
     every = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    combined = pa.concat_tables(tables)
+    combined = pa.concat_tables(tables, promote_options="permissive")  # (string and large_string -> large_string)
     return combined, every[shuffled_order(combined.column("id").take(pa.array(every)), seed)]
 
 
@@ -257,12 +258,7 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
 
     clock = time.perf_counter()
     out_dir = plan.out_dir
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        tmp.mkdir()
+    with atomic_folder(out_dir) as tmp:
         shards = write_shards(
             candidates, tmp, target_shard_bytes=int(recipe.output.shard_size), rows=order,
             transform=to_messages if recipe.output.format == "messages" else None,
@@ -287,25 +283,11 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
         stages["total"] = time.perf_counter() - started
         manifest["stages"] = {k: round(v, 3) for k, v in stages.items()}
         write_manifest(tmp, manifest)  # again, with the card's time (the card does not read the timings)
-        _move_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     result = BuildResult(out_dir, manifest, builds)
     if recipe.publish and push:
         log(f"flan-mini: pushing to {recipe.publish.repo_id}")
         result.push = push_folder(out_dir, **recipe.publish.model_dump())
     return result
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out_dir)
 
 
 # ------------------------------------------------------------------------------------------- manifest

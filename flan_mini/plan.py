@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import FlanMiniError, RecipeError
 from .compose import RenderSpec, describe_spec, resolve_spec
 from .lengths import load_measure
-from .manifest import MANIFEST
+from .atomic import check_apart, replace_problem
 from .recipe import LoadedRecipe
 from .render import DEFAULT_TEMPLATES_DIR, Template, load_family
 from .sources import ADAPTERS, Adapter
@@ -64,12 +64,9 @@ def output_folder(loaded: LoadedRecipe, out: str | Path | None) -> Path:
 
 
 def check_output_folder(folder: Path) -> str | None:
-    """Why `folder` cannot be written, or None. A previous build (it has a manifest) may be replaced."""
-    if folder.exists():
-        if not folder.is_dir():
-            return f"{folder} exists and is not a folder"
-        if any(folder.iterdir()) and not (folder / MANIFEST).exists():
-            return f"{folder} exists and is not a flan-mini dataset folder (no {MANIFEST}); choose another folder or empty it"
+    """Why `folder` cannot be written, or None. A previous build (every file listed by its manifest) may be replaced."""
+    if reason := replace_problem(folder):
+        return reason
     parent = next((p for p in [folder, *folder.parents] if p.exists()), None)
     if parent is not None and not os.access(parent, os.W_OK):
         return f"cannot write under {parent}"
@@ -107,6 +104,10 @@ def make_plan(
         if only is None or config.name in only
     ]
     _check_stages(loaded, resolve_hub_sources, problems, notes)
+    if check_output:
+        local = {f"sources[{p.index}] {p.config.name}": loaded.base_dir / p.config.path
+                 for p in plans if p.inputs is not None and p.inputs.kind == "local"}
+        problems += [f"--out: {reason}" if out is not None else loaded.problem(out_path, reason) for reason in check_apart(out_dir, local)]
     if problems:
         raise RecipeError(problems)
     return Plan(loaded, recipe.seed if seed is None else seed, out_dir, plans, notes)
@@ -122,19 +123,24 @@ def _plan_source(loaded, index, config, templates_dir, resolve_hub_sources, prob
             if resolve_hub_sources:
                 inputs = resolve_hub(config.path, config.data_files, config.split, config.revision, adapter.extensions)
             else:
-                notes.append(f"sources[{index}] {config.name}: Hub dataset {config.path} not checked (needs the Hub; use --check-hub)")
+                notes.append(f"sources[{index}] {config.name}: Hub dataset {config.path} not checked (needs the Hub; use --check-hub); "
+                             f"it is not a local path either ({loaded.base_dir / config.path} does not exist)")
         else:
             inputs = resolve_local(config.path, config.data_files, config.split, loaded.base_dir, adapter.extensions)
     except FlanMiniError as exc:
         key = "data_files" if config.data_files is not None and "matched no files" in str(exc) else "path"
-        problems.append(loaded.problem((*where, key), str(exc)))
+        local = f" (nor is it a local path: {loaded.base_dir / config.path} does not exist)" if is_hub_id(config.path, loaded.base_dir) else ""
+        problems.append(loaded.problem((*where, key), f"{exc}{local}"))
     skipped = []
     if inputs is not None:
         skipped = [f.display for f in inputs.files if adapter.skip_file(f)]
         if len(skipped) == len(inputs.files):
             problems.append(loaded.problem(where, f"the filters exclude every one of its {len(inputs.files)} files by name"))
         for file in inputs.files:
-            if file.display not in skipped:
+            if file.display not in skipped and file.bytes == 0:
+                problems.append(loaded.problem((*where, "path"), f"{file.display}: the file is empty (0 bytes); "
+                                                                 "delete it or leave it out with data_files"))
+            elif file.display not in skipped:
                 try:
                     adapter.columns_of(file, detect_format(file.path))  # worked out once, kept for the build
                 except FlanMiniError as exc:

@@ -136,7 +136,7 @@ def _message(error: dict, model) -> str:
         return "required key is missing" + (f" ({info.description})" if info is not None and info.description else "")
     if kind == "extra_forbidden":
         return "unknown key"
-    text = error["msg"]
+    text = error["msg"].removeprefix("Value error, ")
     if kind not in ("literal_error", "union_tag_invalid") and not isinstance(input_value, (dict, list)):
         shown = repr(input_value)
         text += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"

@@ -1,6 +1,7 @@
 """Malformed source rows: why each is rejected, a few examples per reason, and the recipe's limit on their share.
 
-A row is rejected for a reason the reader found (`invalid_json`, `not_an_object`, `wrong_type:<field>`), or
+A row is rejected for a reason the reader found (`invalid_json`, `invalid_utf8:<field>`, `not_an_object`,
+`wrong_type:<field>`), or
 because a required field is `missing:<field>` or `empty:<field>` (blank). Reasons starting with `policy:` are
 an adapter's data policy (ShareGPT's duplicate conversations, say): counted and reported like the others, but
 not held against `max_reject_rate`.
@@ -76,9 +77,28 @@ def record_rejects(batch, reasons, file, adapter, counts, counter: Counter) -> N
             counts.reject_examples.append({
                 "reason": reason,
                 "file": file.display,
-                "row": int(batch.column(ORDINAL)[int(row)].as_py()),
+                **position(int(batch.column(ORDINAL)[int(row)].as_py()), file, adapter),
                 "excerpt": excerpt(batch, int(row), adapter),
             })
+
+
+def position(ordinal: int, file, adapter: Adapter) -> dict:
+    """Where a rejected row is in its file: `row` = the record's index (row of a Parquet file or JSON array,
+    0-based), plus `line` (1-based) for JSON Lines and `piece` for records that become several rows."""
+    bits = adapter.piece_bits
+    record, piece = (ordinal >> bits, ordinal & ((1 << bits) - 1)) if bits else (ordinal, None)
+    where = {"row": record}
+    if str(file.display).lower().endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
+        where["line"] = record + 1
+    if piece is not None:
+        where["piece"] = piece
+    return where
+
+
+def describe_position(example: dict) -> str:
+    """'line 10' / 'row 9' (+ ', piece 2') of a reject example."""
+    text = f"line {example['line']}" if "line" in example else f"row {example['row']}"
+    return text + (f", piece {example['piece']}" if example.get("piece") else "")
 
 
 def check_reject_rate(adapter: Adapter, counts) -> None:
@@ -89,7 +109,7 @@ def check_reject_rate(adapter: Adapter, counts) -> None:
         return
     top = ", ".join(f"{reason} {number:,}" for reason, number in malformed(counts.rejected).most_common(5))
     shown = [e for e in counts.reject_examples if not e["reason"].startswith(POLICY)][:3]
-    examples = "; ".join(f"{e['file']} row {e['row']}: {e['reason']}" for e in shown)
+    examples = "; ".join(f"{e['file']} {describe_position(e)}: {e['reason']}" for e in shown)
     raise SourceError(
         f"source {adapter.config.name!r}: about {estimate:.1%} of its rows are malformed (at least {lower:.1%}, "
         f"above max_reject_rate {limit:.1%}): {top} (of {counts.rows_read:,} rows read, "

@@ -41,12 +41,14 @@ import jinja2.meta
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import bigtext, limits
 from .errors import RecipeError, TemplateError
 from .paths import data_folder
+from .sandbox import Sandbox, render_bounded, time_budget
 from .shards import TURN
+from .sources.utf8 import encodable
 from .yamlio import load_yaml
 
 DEFAULT_TEMPLATES_DIR = data_folder("templates")
@@ -184,10 +186,10 @@ class TemplateFamily:
         return [items[i.split("/", 1)[-1]] for i in ids]
 
 
-def environment() -> SandboxedEnvironment:
+def environment() -> Sandbox:
     # Plain Jinja whitespace rules (no trim_blocks): what a template says is what it renders;
-    # only the rendered turn's surrounding whitespace is stripped.
-    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    # only the rendered turn's surrounding whitespace is stripped. sandbox.py bounds size, loops and time.
+    return Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 _ENV = environment()
@@ -274,20 +276,34 @@ def check_templates(templates: list, fields: dict, answer_fields: dict | None = 
 # -------------------------------------------------------------------------------------------- render
 
 
+def _is_passthrough(source: str) -> bool:
+    return bool(_PASSTHROUGH.match(source.strip()))
+
+
 def _render_column(source: str, compiled: jinja2.Template, table: pa.Table, template) -> pa.Array:
     """Render one Jinja source over every row of `table` (column-wise when it is just `{{ field }}`)."""
     if match := _PASSTHROUGH.match(source.strip()):
-        return table.column(match.group(1)).combine_chunks().cast(pa.string())
+        column = bigtext.fit(table.column(match.group(1)))
+        return column if pa.types.is_large_string(column.type) else column.cast(pa.string())
     names = sorted(_variables(source))
     columns = [table.column(n).to_pylist() for n in names]
     out = []
-    render = compiled.render
-    for row, values in enumerate(zip(*columns)) if names else enumerate([()] * table.num_rows):
-        try:
-            out.append(render(dict(zip(names, values))).strip())
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{template.where}  template {template.full_id} failed on row {row}: {exc}") from None
-    return pa.array(out, pa.string())
+    limit = limits.current().turn_chars
+    with time_budget():
+        for row, values in enumerate(zip(*columns)) if names else enumerate([()] * table.num_rows):
+            try:
+                out.append(render_bounded(compiled, dict(zip(names, values)), limit).strip())
+            except Exception as exc:  # any failure inside a template is the template's (or its row's) problem
+                detail = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
+                raise TemplateError(f"{template.where}  template {template.full_id} failed on row {row}: {detail}") from None
+    try:
+        return bigtext.strings(out)
+    except (pa.ArrowInvalid, UnicodeEncodeError):  # e.g. a "\ud83d" escape in the template: no UTF-8 form
+        row = next((i for i, text in enumerate(out) if not encodable(text)), None)
+        if row is None:
+            raise
+        raise TemplateError(f"{template.where}  template {template.full_id} renders text that is not valid UTF-8 (a lone "
+                            f"surrogate) on row {row}") from None
 
 
 def render_texts(source: str, compiled: jinja2.Template, table: pa.Table, template) -> list[str]:
@@ -309,9 +325,11 @@ def single_turn(human, gpt) -> pa.Array:
     humans = human if isinstance(human, list) else [human]
     gpts = gpt if isinstance(gpt, list) else [gpt]
     n = sum(len(part) for part in humans)
-    values = pa.chunked_array([part.cast(pa.string()) for part in [*humans, *gpts]], pa.string())
+    parts = bigtext.common([part if pa.types.is_large_string(part.type) else part.cast(pa.string()) for part in [*humans, *gpts]])
+    values = pa.chunked_array(parts, parts[0].type)
     interleave = np.empty(2 * n, np.int64)
     interleave[0::2], interleave[1::2] = np.arange(n), np.arange(n, 2 * n)
     roles = pa.array(np.tile(np.array(["human", "gpt"], dtype=object), n), pa.string())
-    turns = pa.StructArray.from_arrays([roles, values.take(pa.array(interleave)).combine_chunks()], fields=list(TURN))
-    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), turns).cast(pa.list_(TURN))
+    turn = bigtext.widen_type(TURN) if bigtext.is_wide(values.type) else TURN  # large_string past 2 GiB
+    turns = pa.StructArray.from_arrays([roles.cast(turn[0].type), values.take(pa.array(interleave)).combine_chunks()], fields=list(turn))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), turns).cast(pa.list_(turn))

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import bigtext
 from .errors import FlanMiniError
 
 TURN = pa.struct([("from", pa.string()), ("value", pa.string())])
@@ -50,11 +51,24 @@ CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "nor
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
-    """One shard with the output's write options (zstd, row groups, statistics, content-defined pages)."""
-    with pq.ParquetWriter(path, table.schema, compression="zstd", write_statistics=True, store_schema=True,
-                          use_content_defined_chunking=CDC_OPTIONS, write_page_index=True) as writer:
-        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CDC_OPTIONS)})  # as `datasets` marks it
-        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+    """One shard with the output's write options (zstd, row groups, statistics, content-defined pages).
+    Text past 2 GiB arrives as large_string (bigtext.py): it is written in row groups that fit the declared
+    `string` type, so the file's schema is the declared one whatever the size."""
+    if any(bigtext.is_wide(f.type) for f in table.schema) or bigtext.too_big(table):
+        groups = bigtext.narrow_groups(table, ROW_GROUP_ROWS)
+    else:
+        groups = iter([(table, table.schema)])
+    writer = None
+    try:
+        for group, schema in groups:
+            if writer is None:
+                writer = pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True, store_schema=True,
+                                          use_content_defined_chunking=CDC_OPTIONS, write_page_index=True)
+                writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CDC_OPTIONS)})  # as `datasets` marks it
+            writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,31 @@ def write_shards(
         path = folder / name
         write_parquet(part, path)
         shards.append(ShardInfo(name, part.num_rows, path.stat().st_size, file_sha256(path)))
+    verify_shards(folder, shards)
     return shards
+
+
+def verify_shards(folder: Path, shards: list[ShardInfo]) -> None:
+    """Read the written shards back before they are moved into place: each file's footer and schema (the same
+    for all, with no large_string), and every row group decoded and validated (UTF-8 included), one at a time.
+    A shard that fails is a bug in flan-mini, reported as an error rather than published."""
+    first = None
+    for shard in shards:
+        path = Path(folder) / shard.path
+        try:
+            parquet = pq.ParquetFile(path)
+            schema = parquet.schema_arrow
+            if first is None:
+                first = schema
+            if not schema.equals(first) or any(bigtext.is_wide(f.type) for f in schema):
+                raise ValueError(f"schema {schema} differs from the first shard's {first}")
+            if parquet.metadata.num_rows != shard.rows:
+                raise ValueError(f"{parquet.metadata.num_rows} rows, {shard.rows} written")
+            for group in range(parquet.num_row_groups):
+                parquet.read_row_group(group).validate(full=True)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise FlanMiniError(f"{shard.path}: the shard just written does not read back ({exc}); nothing was moved "
+                                "into place. Please report this as a flan-mini bug") from None
 
 
 def shard_paths(folder: Path, split: str = DEFAULT_SPLIT) -> list[Path]:
@@ -139,10 +177,11 @@ MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 
 def to_messages(table: pa.Table) -> pa.Table:
     """The `messages` layout: `conversations` renamed, `from`/`value` -> `role` (user/assistant) / `content`."""
-    conversations = table.column("conversations").combine_chunks()
+    conversations = bigtext.fit(table.column("conversations"))
     turns = conversations.flatten()
     roles = pc.if_else(pc.equal(turns.field("from"), "human"), "user", "assistant")
     offsets = pc.subtract(conversations.offsets, conversations.offsets[0])
-    messages = pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([roles, turns.field("value")], fields=list(MESSAGE)))
+    message = bigtext.widen_type(MESSAGE) if bigtext.is_wide(conversations.type) else MESSAGE
+    messages = pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([roles.cast(message[0].type), turns.field("value")], fields=list(message)))
     index = table.schema.get_field_index("conversations")
-    return table.set_column(index, pa.field("messages", pa.list_(MESSAGE), nullable=False), messages)
+    return table.set_column(index, pa.field("messages", pa.list_(message), nullable=False), messages)

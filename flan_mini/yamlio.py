@@ -46,6 +46,9 @@ class LocatedYaml:
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+# Aliases let a few lines stand for an exponential number of values (a "billion laughs" bomb); a recipe or a
+# template file never needs more than a few thousand values, so building stops well before memory runs out.
+MAX_VALUES = 100_000
 
 
 class _Builder:
@@ -55,8 +58,15 @@ class _Builder:
         self.located = LocatedYaml(data=None, file=file)
         self.problems: list[str] = []
         self.constructor = yaml.SafeLoader("")  # only its scalar construction is used
+        self.values = 0
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES or len(path) > 100:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expands to more than {MAX_VALUES:,} values or 100 levels (aliases repeating "
+                "anchors?); a flan-mini YAML file is much smaller than that", node.start_mark
+            )
         self.located.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
             raise yaml.constructor.ConstructorError(

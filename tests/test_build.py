@@ -139,9 +139,13 @@ def test_failed_build_leaves_nothing_and_keeps_the_previous_build(sample_build, 
 def test_rebuild_replaces_a_previous_build_but_not_other_folders(tmp_path):
     out = tmp_path / "out"
     assert run_cli("build", SAMPLE_RECIPE, "--out", out, "-q").exit_code == 0
-    (out / "data" / "train-00000-of-00009.parquet").write_bytes(b"stale")
-    assert run_cli("build", SAMPLE_RECIPE, "--out", out, "-q").exit_code == 0
+    assert run_cli("build", SAMPLE_RECIPE, "--out", out, "-q").exit_code == 0  # its own previous build: replaced
     assert [p.name for p in (out / "data").iterdir()] == ["train-00000-of-00001.parquet"]
+    # A file the manifest does not list is not flan-mini's to delete: the folder is refused.
+    (out / "data" / "train-00000-of-00009.parquet").write_bytes(b"mine")
+    result = run_cli("build", SAMPLE_RECIPE, "--out", out, "-q")
+    assert result.exit_code == 1 and "holds files flan-mini did not write (data/train-00000-of-00009.parquet)" in result.stderr
+    assert (out / "data" / "train-00000-of-00009.parquet").read_bytes() == b"mine"
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")

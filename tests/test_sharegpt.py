@@ -344,7 +344,7 @@ def test_recipe_options_are_validated(tmp_path):
         load_recipe(path)
     text = str(error.value)
     assert "sources[0].system_turns: Input should be 'prepend', 'drop' or 'reject'" in text
-    assert "sources[0].split_conversations: Value error, unit: tokens needs a tokenizer" in text
+    assert "sources[0].split_conversations: unit: tokens needs a tokenizer" in text
     assert "sources[0].dedup: unknown key 'dedup'" in text
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..atomic import atomic_folder, check_apart
 from ..dedup.folder import DEFAULT_SHARD_BYTES, find_splits, read_split
 from ..errors import FlanMiniError
 from ..shards import write_shards
@@ -66,6 +66,8 @@ def decontaminate_folder(
         out_dir = Path(out_dir)
         if out_dir.resolve() == in_dir.resolve():
             raise FlanMiniError(f"{out_dir}: the output folder must differ from the input folder")
+        if nested := check_apart(out_dir, {"the input folder": in_dir}):
+            raise FlanMiniError(nested[0])
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise FlanMiniError(f"{out_dir}: exists and is not empty (choose another folder, or pass --overwrite)")
     splits = _splits(in_dir)
@@ -75,13 +77,7 @@ def decontaminate_folder(
     removing = out_dir is not None
     report: dict = {"input": str(in_dir), "benchmark_seconds": {k: round(v, 3) for k, v in engine.seconds.items()},
                     "splits": {}}
-    staging = None
-    if out_dir is not None:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-    try:
+    with atomic_folder(out_dir) if out_dir is not None else nullcontext() as staging:
         all_matches = []
         for split, paths in splits.items():
             if staging is None:
@@ -105,11 +101,4 @@ def decontaminate_folder(
         if staging is not None:
             report["matches_file"] = write_matches(pa.concat_tables(all_matches), staging)
             (staging / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
-            staging.rename(out_dir)
-    except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
     return report

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..atomic import atomic_folder, check_apart
 from ..errors import FlanMiniError
 from ..shards import DATA_DIR, write_shards
 from .config import DedupConfig
@@ -78,16 +77,13 @@ def dedup_folder(
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if out_dir.resolve() == in_dir.resolve():
         raise FlanMiniError(f"{out_dir}: the output folder must differ from the input folder")
+    if nested := check_apart(out_dir, {"the input folder": in_dir}):
+        raise FlanMiniError(nested[0])
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FlanMiniError(f"{out_dir}: exists and is not empty (choose another folder, or pass --overwrite)")
     splits = find_splits(in_dir)
     spec = TextSpec(compare=config.compare, columns=tuple(columns or ()))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
+    with atomic_folder(out_dir) as staging:
         report = {"input": str(in_dir), "splits": {}}
         all_clusters = []
         for split, paths in splits.items():
@@ -118,12 +114,6 @@ def dedup_folder(
         report["clusters"] = write_clusters(pa.concat_tables(all_clusters), staging)
         report["seconds"] = round(time.perf_counter() - started, 3)
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return report
 
 

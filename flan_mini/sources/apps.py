@@ -49,6 +49,7 @@ class AppsConfig(SourceConfig):
 
 
 class AppsAdapter(Adapter):
+    piece_bits = expand.PIECE_BITS  # rows are pieces of records
     name = "apps"
     config_model = AppsConfig
     extensions = (".jsonl", ".jsonl.gz", ".json", ".parquet")
@@ -96,17 +97,18 @@ class AppsAdapter(Adapter):
             self._file_stats[file.path] = stats
 
     def _expand(self, records: pa.RecordBatch, fields: dict, file: InputFile, stats, wanted) -> pa.RecordBatch:
-        """One row per solution. A problem the reader rejected, or whose `solutions` is malformed, gives
-        one row (piece 0) carrying the reason, so it is counted once."""
+        """One row per solution. A problem the reader could not parse, or whose `solutions` is malformed, gives
+        one row (piece 0) carrying the reason, so it is counted once. A problem the reader rejected for another
+        field keeps its rows, each carrying the reason: the scan (fewer fields) saw them, the fetch must too."""
         counts, texts, rejects = [], [], []
         for raw, why in zip(records.column("solutions").to_pylist(), records.column(formats.REJECT).to_pylist()):
-            solutions = []
-            if why is None:
-                solutions, why = _solutions(raw)
+            solutions, bad_solutions = ([], None) if why in formats.RECORD_REJECTS.to_pylist() else _solutions(raw)
+            why = why or bad_solutions
             if why is not None:
-                counts.append(1)
-                texts.append(None)
-                rejects.append(why)
+                n = len(solutions) if solutions and bad_solutions is None else 1
+                counts.append(n)
+                texts += [None] * n
+                rejects += [why] * n
                 continue
             if stats is not None:
                 stats["solutions"] += len(solutions)

@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from . import formats
 from .files import InputFile
@@ -35,6 +35,32 @@ class StrictModel(BaseModel):
     """Recipe sections reject unknown keys, so a typo fails instead of being ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_numbers(cls, value, info):
+        return check_number(value, cls.model_fields[info.field_name].annotation)
+
+
+# Counts, sizes and seeds beyond this are typing mistakes, and would overflow the int64 arithmetic downstream.
+MAX_INT = 2**63 - 1
+
+
+def _wants_bool(annotation) -> bool:
+    import typing
+
+    return annotation is bool or any(_wants_bool(arg) for arg in typing.get_args(annotation))
+
+
+def check_number(value, annotation):
+    """Refuse `true`/`false` where a number is expected (pydantic would take them as 1/0) and integers too large
+    for int64, in a value or in a list of values."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, bool) and not _wants_bool(annotation):
+            raise ValueError(f"expected a number or text, not the boolean {str(item).lower()}")
+        if isinstance(item, (int, float)) and not isinstance(item, bool) and abs(item) > MAX_INT:
+            raise ValueError(f"{item:.3g} is too large (at most {MAX_INT:,})")
+    return value
 
 
 DataFiles = str | list[str] | dict[str, str | list[str]]
@@ -138,6 +164,8 @@ class Adapter:
     item_field: ClassVar[str | None] = None
     # Task (None: every task) -> fields that hold or contain the answer; templates must not show them in the prompt.
     answer_fields: ClassVar[dict[str | None, tuple[str, ...]]] = {}
+    # When one record becomes several rows (expand.py): a row's ordinal is record << piece_bits | piece (0: not so).
+    piece_bits: ClassVar[int] = 0
 
     def __init__(self, config: SourceConfig, base_dir: Path | None = None):
         self.config = config

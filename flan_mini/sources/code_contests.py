@@ -65,6 +65,7 @@ class CodeContestsConfig(SourceConfig):
 
 
 class CodeContestsAdapter(Adapter):
+    piece_bits = expand.PIECE_BITS  # rows are pieces of records
     name = "code_contests"
     config_model = CodeContestsConfig
     extensions = (".parquet",)

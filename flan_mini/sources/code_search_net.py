@@ -74,6 +74,7 @@ class CodeSearchNetConfig(SourceConfig):
 
 
 class CodeSearchNetAdapter(Adapter):
+    piece_bits = expand.PIECE_BITS  # rows are pieces of records
     name = "code_search_net"
     config_model = CodeSearchNetConfig
     extensions = (".jsonl.gz", ".jsonl", ".parquet")
@@ -125,9 +126,12 @@ class CodeSearchNetAdapter(Adapter):
             yield self._expand(records, selected, file, wanted)
 
     def _expand(self, records: pa.RecordBatch, fields: dict, file: InputFile, wanted) -> pa.RecordBatch:
-        """Two rows per function (docstring_to_code, code_to_docstring); a record the reader rejected gives one."""
+        """Two rows per function (docstring_to_code, code_to_docstring); a record the reader could not parse gives
+        one. A record rejected for one field keeps its two rows (each carrying the reason): the scan, which reads
+        fewer fields, saw two, and the fetch must find them again."""
         reader_rejects = records.column(formats.REJECT)
-        counts = np.where(np.asarray(reader_rejects.is_null().to_numpy(zero_copy_only=False)), len(TASKS), 1)
+        unparsed = pc.fill_null(pc.is_in(reader_rejects, formats.RECORD_REJECTS), False)
+        counts = np.where(np.asarray(unparsed.to_numpy(zero_copy_only=False)), 1, len(TASKS))
         parents, pieces = expand.explode(counts, file.display)
         row_ordinals = expand.ordinals(records.column(formats.ORDINAL).to_numpy(), parents, pieces)
         if wanted is not None:  # only the wanted rows: no stripping for a function fetched for its other task

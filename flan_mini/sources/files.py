@@ -150,6 +150,10 @@ def resolve_hub(repo_id: str, data_files, split: str, revision: str | None, exte
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
+    from ..hub_timeouts import install
+
+    install()  # a Hub that stops answering fails the plan instead of hanging it
+
     patterns = patterns_for_split(data_files, split)
     allow = patterns if patterns is not None else [f"**/*{ext}" for ext in extensions] + [f"*{ext}" for ext in extensions]
     try:

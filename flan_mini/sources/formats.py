@@ -4,9 +4,10 @@ Every reader yields Arrow record batches holding the requested fields (cast to t
 types) plus two bookkeeping columns:
 - `_ordinal` (int64): the record's position in its file (row for Parquet and JSON arrays, line
   index for JSON Lines), so a row can be found again and named in error reports;
-- `_reject` (string): why the reader could not use the record (`invalid_json`,
+- `_reject` (string): why the reader could not use the record (`invalid_json`, `invalid_utf8[:<field>]`,
   `wrong_type:<field>`, `not_an_object`), or null.
-Readers never drop a record: rejected records come through with their reason so they are counted.
+Readers never drop a record: rejected records come through with their reason so they are counted. Every
+batch is checked to be valid UTF-8 (utf8.py) before it leaves here.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from ..errors import SourceError
+from . import utf8
 
 ORDINAL = "_ordinal"
 REJECT = "_reject"
+# Reasons that concern the whole record (it could not be parsed), whichever fields are read.
+RECORD_REJECTS = pa.array(["invalid_json", "invalid_utf8", "not_an_object"], pa.string())
 BATCH_ROWS = 65_536
 JSONL_CHUNK_BYTES = 16 << 20
 
@@ -134,7 +138,8 @@ def read_parquet(
         return
     if wanted is None:
         first = 0
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
+        batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=present)
+        while (batch := _or_fail(lambda: next(batches, None), path, f"after row {first:,}")) is not None:
             yield assemble(batch, first, batch.num_rows)
             first += batch.num_rows
         return
@@ -143,8 +148,19 @@ def read_parquet(
         if lo == hi:
             continue
         local = pa.array(wanted[lo:hi] - starts[group])
-        table = parquet.read_row_group(group, columns=present).take(local) if present else None
+        table = None
+        if present:
+            table = _or_fail(lambda: parquet.read_row_group(group, columns=present), path, f"in row group {group}").take(local)
         yield assemble(table, 0, hi - lo, wanted[lo:hi])
+
+
+def _or_fail(read, path: Path, where: str):
+    """`read()`, with a damaged file's error as one SourceError line naming the file."""
+    try:
+        return read()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"{path}: damaged Parquet data {where} ({first_line}); replace the file") from None
 
 
 def _combine(column) -> pa.Array:
@@ -164,7 +180,7 @@ def _records_to_batch(records: list, first: int, columns: ColumnMap, fields: Fie
     for record in records:
         reason = None
         if isinstance(record, _InvalidJson):
-            reason = "invalid_json"
+            reason = record.reason
         elif not isinstance(record, dict):
             reason = "not_an_object"
         readable = reason is None
@@ -177,16 +193,25 @@ def _records_to_batch(records: list, first: int, columns: ColumnMap, fields: Fie
                     reason, value = reason or f"wrong_type:{name}", None
             values[name].append(value)
         rejects.append(reason)
-    arrays = [_to_arrow(values[name], target) for name, target in fields.items()]
+    arrays = []
+    for name, target in fields.items():
+        array, unencodable = _to_arrow(values[name], target)
+        for row in unencodable:
+            rejects[row] = rejects[row] or f"{utf8.REASON}:{name}"
+        arrays.append(array)
     ordinals = pa.array(np.arange(first, first + len(records), dtype=np.int64))
     return pa.RecordBatch.from_arrays([*arrays, ordinals, pa.array(rejects, pa.string())], schema=_batch_schema(fields))
 
 
 class _InvalidJson:
-    __slots__ = ()
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
 
 
-_INVALID = _InvalidJson()
+_INVALID = _InvalidJson("invalid_json")
+_INVALID_UTF8 = _InvalidJson(utf8.REASON)
 
 
 def _has_type(value, target: pa.DataType) -> bool:
@@ -205,16 +230,18 @@ def _has_type(value, target: pa.DataType) -> bool:
         return False
 
 
-def _to_arrow(values: list, target: pa.DataType) -> pa.Array:
-    if pa.types.is_string(target):
-        # Lone surrogates (from "\ud800" escapes) cannot be encoded as UTF-8; keep the rest of the text.
-        try:
-            return pa.array(values, target)
-        except (pa.ArrowInvalid, UnicodeEncodeError):
-            return pa.array(
-                [v.encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else v for v in values], target
-            )
-    return pa.array(values, target)
+def _to_arrow(values: list, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    """The values as Arrow, and the rows whose text has no UTF-8 form (lone surrogates from "\ud83d" escapes,
+    or bytes that were not UTF-8): those become null, for their record to be rejected."""
+    try:
+        return pa.array(values, target), []
+    except (pa.ArrowInvalid, UnicodeEncodeError):
+        bad = [row for row, value in enumerate(values) if not utf8.encodable(value)]
+        if not bad:
+            raise
+        for row in bad:
+            values[row] = None
+        return pa.array(values, target), bad
 
 
 def read_json_array(path: Path, columns: ColumnMap, fields: Fields, wanted: np.ndarray | None = None) -> Iterator[pa.RecordBatch]:
@@ -222,8 +249,9 @@ def read_json_array(path: Path, columns: ColumnMap, fields: Fields, wanted: np.n
     columns = {name: col for name, col in columns.items() if name in fields}
     try:
         with pa.input_stream(str(path)) as stream:
-            data = json.loads(stream.read())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # Bytes that are not UTF-8 become lone surrogates, so they cost their record, not the file.
+            data = json.loads(stream.read().decode("utf-8", "surrogateescape"))
+    except json.JSONDecodeError as exc:
         raise SourceError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, list):
         raise SourceError(f"{path}: expected a JSON array of records; found a JSON {type(data).__name__}")
@@ -284,7 +312,9 @@ def _parse_line(line: bytes):
         return _BLANK
     try:
         return json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except UnicodeDecodeError:
+        return _INVALID_UTF8
+    except json.JSONDecodeError:
         return _INVALID
 
 
@@ -343,7 +373,7 @@ def _line_chunks(path: Path) -> Iterator[bytes]:
             yield rest + b"\n"
 
 
-READERS = {"parquet": read_parquet, "jsonl": read_json_lines, "json": read_json_array}
+READERS = {"parquet": utf8.guarded(read_parquet), "jsonl": utf8.guarded(read_json_lines), "json": utf8.guarded(read_json_array)}
 
 
 def record_keys(path: Path, fmt: str, sample: int = 50) -> set[str] | None:

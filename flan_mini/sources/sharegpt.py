@@ -42,6 +42,7 @@ from . import formats
 from .base import Adapter, SourceConfig, StrictModel
 from .files import InputFile
 from .formats import ORDINAL, REJECT
+from .utf8 import repair_surrogates
 from .sharegpt_clean import (
     POLICY,
     CleanOptions,
@@ -120,6 +121,7 @@ class ShareGPTConfig(SourceConfig):
 
 
 class ShareGPTAdapter(Adapter):
+    piece_bits = PIECE_BITS  # rows are pieces of conversations
     name = "sharegpt"
     config_model = ShareGPTConfig
     extensions = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".parquet")
@@ -212,6 +214,9 @@ class ShareGPTAdapter(Adapter):
         rows = Rows(self.fields)
         for index, record in records:
             self._stats["conversations:read"] += 1
+            record, repaired = repair_surrogates(record)  # half emoji ("\ud83d"): U+FFFD, counted
+            if repaired:
+                self._stats["conversations:lone_surrogates_repaired"] += 1
             self._add_record(rows, index, record)
         return rows.table()
 

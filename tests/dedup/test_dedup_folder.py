@@ -108,8 +108,14 @@ def test_existing_output_needs_overwrite_and_failures_leave_nothing(tmp_path, bu
         dedup_folder(folder, fresh, DedupConfig())
     assert not fresh.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     monkeypatch.undo()
-    dedup_folder(folder, out, DedupConfig(), overwrite=True)
-    assert not (out / "keep.txt").exists() and shard_paths(out)
+    # --overwrite replaces only a folder flan-mini wrote: keep.txt is not flan-mini's to delete.
+    with pytest.raises(FlanMiniError, match=r"not a flan-mini dataset folder"):
+        dedup_folder(folder, out, DedupConfig(), overwrite=True)
+    assert (out / "keep.txt").read_text() == "x"
+    (out / "keep.txt").unlink()
+    dedup_folder(folder, out, DedupConfig())
+    dedup_folder(folder, out, DedupConfig(), overwrite=True)  # its own previous output
+    assert shard_paths(out) and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_command_errors_are_clear(tmp_path, built):
