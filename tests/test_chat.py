@@ -173,7 +173,7 @@ def test_recipe_options_are_validated(tmp_path):
         load_recipe(path)
     text = str(error.value)
     assert "sources[0].format: Input should be 'auto', 'messages' or 'conversations'" in text
-    assert "sources[0].keep_columns: Value error, 'model' is not an output column that can be kept; expected any of: source" in text
+    assert "sources[0].keep_columns: 'model' is not an output column that can be kept; expected any of: source" in text
 
 
 def test_mapped_kept_columns_and_the_dry_run_say_what_is_read(tmp_path):
