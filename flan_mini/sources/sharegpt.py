@@ -133,6 +133,7 @@ class ShareGPTAdapter(Adapter):
     }
     required = ("conversations",)
     key_fields = ("content_hash",)
+    source_id_field = "id"  # the record's id as published (pieces of one conversation share it)
     conversation_field = "conversations"
     license = "apache-2.0"  # as tagged on the Hub; the content is user-shared ChatGPT output
 
