@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,7 @@ from flan_mini.sources import sharegpt as sharegpt_module
 from flan_mini.sources.files import resolve_local
 from flan_mini.sources.sharegpt import ShareGPTAdapter, ShareGPTConfig
 from flan_mini.sources.sharegpt_rows import PIECE_BITS
+from flan_mini.sources.sharegpt_clean import _CODE
 from flan_mini.sources.sharegpt_read import iter_json_array
 
 from .conftest import run_cli, write_recipe
@@ -70,6 +72,41 @@ def test_every_quirk_is_handled_as_expected(tmp_path, form):
     assert path.exists() and len(outcome) == len(QUIRKS)
     for index, name in enumerate(QUIRKS):
         assert outcome[index] == EXPECTED[name], name
+
+
+_TAG = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>")
+_PAGE_MARKUP = re.compile(r"</[A-Za-z][\w-]*\s*>|<[A-Za-z][\w-]*\s[^<>]*=[^<>]*>")  # closing tags, tags with attributes
+
+
+def leaked_markup(turns: list[tuple[str, str]]) -> list[str]:
+    """HTML tags outside code in replies, page markup outside code in questions (a user asking about `<div>`
+    writes content), and the copy button's text anywhere."""
+    found = []
+    for role, value in turns:
+        prose = _CODE.sub(" ", value)  # fenced blocks and inline code removed
+        found += (_TAG if role == "gpt" else _PAGE_MARKUP).findall(prose)
+        if "Copy code" in value or "Copied!" in value:
+            found.append("Copy code")
+    return found
+
+
+@pytest.mark.parametrize("form", ["json", "jsonl"])
+def test_no_html_or_copy_code_survives_in_any_output_row(tmp_path, form):
+    records = list(QUIRKS.values()) + sample_records(random.Random(5))
+    write = write_sharegpt_json if form == "json" else write_sharegpt_jsonl
+    write(tmp_path / f"sg.{form}", records)
+    source = adapter(tmp_path, dedup_first_exchange=False)
+    table = read_all(source, tmp_path)
+    kept = [row for row in table.to_pylist() if not row["_reject"]]
+    assert len(kept) > 40
+    for row in kept:
+        turns = [(t["from"], t["value"]) for t in row["conversations"]]
+        assert leaked_markup(turns) == [], (row["id"], turns)
+    assert source.stats()["values:html_converted"] >= 3 and source.stats()["values:copy_code_header_fixed"] >= 4
+    # The check itself finds what it is meant to find.
+    assert leaked_markup([("gpt", "<p>x</p>")]) and leaked_markup([("gpt", "```\npythonCopy codex\n```")])
+    assert leaked_markup([("human", '<div class="x">q</div>')]) and not leaked_markup([("human", "Center a <div>?")])
+    assert not leaked_markup([("gpt", "```html\n<p>x</p>\n```\nand `<b>`")])
 
 
 def test_drops_are_rejects_with_their_reason_and_kept_rows_pass_the_content_check(tmp_path):
@@ -358,8 +395,8 @@ def test_build_end_to_end(tmp_path):
     assert set(table.column("source").to_pylist()) == {"sharegpt"}
     for turns in table.column("conversations").to_pylist():
         assert len(turns) >= 2 and [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2)
-        assert all(t["value"].strip() and "Copy code" not in t["value"] and 'class="' not in t["value"].split("```")[0]
-                   for t in turns)
+        assert all(t["value"].strip() for t in turns)
+        assert leaked_markup([(t["from"], t["value"]) for t in turns]) == []
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     entry = manifest["sources"][0]
     drops = [v for v in EXPECTED.values() if isinstance(v, str)]
