@@ -224,6 +224,71 @@ def test_token_budget_with_a_local_tokenizer(tmp_path):
         missing.column_map(file, "json")
 
 
+def byte_level_tokenizer(folder, special=("<unk>", "<s>", "</s>")):
+    """A small byte-level BPE tokenizer, trained in milliseconds, with LLaMA's special tokens: no download."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    corpus = [" ".join(TOPIC_WORDS) * 3, "USER: ASSISTANT: A chat between a curious user and an assistant."] * 20
+    tokenizer.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=list(special),
+                                                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return tokenizer
+
+
+TOPIC_WORDS = "the model answers each question about plants rivers code and numbers with care".split()
+
+
+def test_pieces_fit_the_training_length_in_the_chat_format(tmp_path):
+    from finetune.conversation import ASSISTANT, USER, VICUNA_V1_1
+
+    tokenizer = byte_level_tokenizer(tmp_path / "tok")
+    rng = random.Random(7)
+    records = []
+    for index in range(12):
+        values = [" ".join(rng.choices(TOPIC_WORDS, k=rng.randint(3, 60))) for _ in range(2 * rng.randint(1, 9))]
+        records.append({"id": f"c{index}", "conversations": chat(*values)})
+    write_sharegpt_json(tmp_path / "data" / "sg.json", records)
+    budget = 300
+    split = {"max_length": budget, "unit": "tokens", "tokenizer": str(tmp_path / "tok"), "chat_format": "vicuna_v1.1"}
+    source = adapter(tmp_path / "data", split_conversations=split)
+    file = files(source, tmp_path / "data")[0]
+    source.column_map(file, "json")
+    pieces = [r for r in pa.Table.from_batches(list(source.read(file))).to_pylist() if not r["_reject"]]
+
+    def trained_length(turns):  # what the trainer tokenises: BOS + the whole rendered piece, system prompt included
+        text, _ = VICUNA_V1_1.render([(USER if t["from"] == "human" else ASSISTANT, t["value"]) for t in turns])
+        return 1 + len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    lengths = [trained_length(p["conversations"]) for p in pieces]
+    single = [len(p["conversations"]) == 2 for p in pieces]
+    assert all(length <= budget for length, alone in zip(lengths, single) if not alone)
+    assert source.stats().get("pieces:over_budget", 0) == sum(length > budget for length in lengths)
+    assert len(pieces) > len(records) and max(lengths) > budget * 0.6  # it did split, and pieces are not tiny
+    # Without the format, the same budget counts only the turns' text: fewer, longer pieces, some over the length.
+    plain = adapter(tmp_path / "data", split_conversations={**split, "chat_format": None})
+    plain.column_map(file, "json")
+    plain_pieces = [r for r in pa.Table.from_batches(list(plain.read(file))).to_pylist() if not r["_reject"]]
+    assert len(plain_pieces) < len(pieces)
+    assert any(trained_length(p["conversations"]) > budget for p in plain_pieces if len(p["conversations"]) > 2)
+    assert "in the vicuna_v1.1 format" in source.describe()["split_conversations"]
+
+
+def test_a_budget_the_system_prompt_fills_is_an_error_and_formats_are_checked(tmp_path):
+    byte_level_tokenizer(tmp_path / "tok")
+    write_sharegpt_json(tmp_path / "data" / "sg.json", [{"id": "a", "conversations": chat("q", "a")}])
+    split = {"max_length": 10, "unit": "tokens", "tokenizer": str(tmp_path / "tok"), "chat_format": "vicuna_v1.1"}
+    source = adapter(tmp_path / "data", split_conversations=split)
+    file = files(source, tmp_path / "data")[0]
+    with pytest.raises(SourceError, match="leaves no room for turns: the vicuna_v1.1 system prompt alone takes"):
+        list(source.read(file))
+    with pytest.raises(ValueError, match="unknown chat_format 'chatml'; expected one of: vicuna_v1.1"):
+        adapter(tmp_path, split_conversations={**split, "chat_format": "chatml"})
+
+
 # ------------------------------------------------------------------------------------- reading, cache
 
 

@@ -34,7 +34,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import xxhash
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 from ..errors import SourceError
 from ..shards import TURN
@@ -43,6 +43,7 @@ from .base import Adapter, SourceConfig, StrictModel
 from .files import InputFile
 from .formats import ORDINAL, REJECT
 from .sharegpt_clean import (
+    HUMAN,
     POLICY,
     CleanOptions,
     clean_conversation,
@@ -77,6 +78,22 @@ class SplitConfig(StrictModel):
     turn_overhead: NonNegativeInt = Field(
         0, description="Added to each turn's length for the role tags a chat template adds (FastChat counts 6 tokens)."
     )
+    chat_format: str | None = Field(
+        None,
+        description="Count each piece as the trainer sees it in this conversation format (vicuna_v1.1, the reference "
+        "adapter's): every turn with its role tags and separators, plus the format's system prompt and, in tokens, "
+        "the start token once per piece. max_length is then the training sequence length itself (e.g. 1280).",
+    )
+
+    @field_validator("chat_format")
+    @classmethod
+    def _known_format(cls, value):
+        if value is not None:
+            from finetune.conversation import FORMATS  # a plain dataclass module: no torch
+
+            if value not in FORMATS:
+                raise ValueError(f"unknown chat_format {value!r}; expected one of: {', '.join(sorted(FORMATS))}")
+        return value
 
     @model_validator(mode="after")
     def _tokenizer_matches_unit(self):
@@ -154,6 +171,7 @@ class ShareGPTAdapter(Adapter):
         self._seen_exchanges: set[int] = set()
         self._stats: Counter = Counter()
         self._tokenizer = None
+        self._piece_overhead: int | None = None
 
     # -- layout ----------------------------------------------------------------------------------
     def column_map(self, file: InputFile, fmt: str) -> dict[str, str | None]:
@@ -254,7 +272,7 @@ class ShareGPTAdapter(Adapter):
         if record_id is not None:
             self._seen_ids.add(record_id)
 
-        budget = self.config.split_conversations.max_length
+        budget = self._budget()
         lengths = self._pair_lengths(cleaned) if budget is not None else [0] * (len(cleaned) // 2)
         pieces = split_points(lengths, budget)
         if len(pieces) >= 1 << PIECE_BITS:
@@ -269,13 +287,48 @@ class ShareGPTAdapter(Adapter):
             rows.piece(index, record_id, part, 2 * start, cleaned[2 * start : 2 * end])
 
     # -- splitting -------------------------------------------------------------------------------
-    def _pair_lengths(self, turns: list[tuple[str, str]]) -> list[int]:
+    def _lengths(self, texts: list[str]) -> list[int]:
+        if self.config.split_conversations.unit == "tokens":
+            return [len(e.ids) for e in self._load_tokenizer().encode_batch(texts, add_special_tokens=False)]
+        return [len(text) for text in texts]
+
+    def _chat_format(self):
+        name = self.config.split_conversations.chat_format
+        if name is None:
+            return None
+        from finetune.conversation import FORMATS
+
+        return FORMATS[name]
+
+    def _budget(self) -> int | None:
+        """What the exchanges of one piece may take: max_length less, with a chat format, the piece's own
+        overhead (the system prompt, its separator and, in tokens, the start token)."""
         split = self.config.split_conversations
-        if split.unit == "tokens":
-            encoded = self._load_tokenizer().encode_batch([value for _, value in turns], add_special_tokens=False)
-            lengths = [len(e.ids) + split.turn_overhead for e in encoded]
-        else:
-            lengths = [len(value) + split.turn_overhead for _, value in turns]
+        if split.max_length is None or (fmt := self._chat_format()) is None:
+            return split.max_length
+        if self._piece_overhead is None:
+            self._piece_overhead = self._lengths([fmt.system + fmt.sep])[0] + (split.unit == "tokens")
+            if self._piece_overhead >= split.max_length:
+                raise SourceError(
+                    f"split_conversations.max_length {split.max_length:,} {split.unit} leaves no room for turns: "
+                    f"the {fmt.name} system prompt alone takes {self._piece_overhead:,}"
+                )
+        return split.max_length - self._piece_overhead
+
+    def _pair_lengths(self, turns: list[tuple[str, str]]) -> list[int]:
+        """Length of each exchange: its two turns (with their role tags when a chat format is set), plus overheads.
+
+        Turns are measured one by one, so a token the trainer's tokenizer would merge across two turns is
+        counted twice: the estimate errs towards shorter pieces, never longer ones.
+        """
+        split = self.config.split_conversations
+        fmt = self._chat_format()
+        if fmt is None:
+            texts = [value for _, value in turns]
+        else:  # as ConversationFormat.render writes them: "USER: q " and "ASSISTANT: a</s>"
+            texts = [f"{fmt.user_role}: {value}{fmt.sep}" if role == HUMAN else f"{fmt.assistant_role}: {value}{fmt.sep2}"
+                     for role, value in turns]
+        lengths = [length + split.turn_overhead for length in self._lengths(texts)]
         return [lengths[i] + lengths[i + 1] for i in range(0, len(lengths), 2)]
 
     def _load_tokenizer(self):
@@ -323,6 +376,7 @@ class ShareGPTAdapter(Adapter):
             "drop_plugins": config.drop_plugins,
             "split_conversations": "off" if split.max_length is None else (
                 f"at {split.max_length:,} {split.unit}" + (f" of {split.tokenizer}" if split.tokenizer else "")
+                + (f" in the {split.chat_format} format (system prompt included)" if split.chat_format else "")
                 + (f", +{split.turn_overhead} per turn" if split.turn_overhead else "")
             ),
         }
