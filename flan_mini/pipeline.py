@@ -109,7 +109,8 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
         "template_id": template_id,
         "template_type": template_type,
         "num_shots": num_shots,
-        "source_id": table.column(adapter.source_id_field).cast(pa.string()) if adapter.source_id_field else pa.nulls(n, pa.string()),
+        "source_id": (table.column(adapter.source_id_field).cast(pa.string()) if adapter.source_id_field
+                      else pa.nulls(n, pa.string())),
     }
     out = pa.Table.from_pydict(columns, schema=OUTPUT_SCHEMA)
     for name in (KEY, RANK, GROUP):

@@ -60,7 +60,7 @@ class OutputConfig(StrictModel):
     @field_validator("fastchat_json")
     @classmethod
     def _not_a_build_file(cls, value):
-        if isinstance(value, str) and value in ("manifest.json",):
+        if value == "manifest.json":
             raise ValueError(f"{value!r} is the build's own file; choose another name, e.g. flan_mini.json")
         return value
 

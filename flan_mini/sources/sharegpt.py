@@ -6,7 +6,8 @@ anon8231489123/ShareGPT_Vicuna_unfiltered's ShareGPT_V3_unfiltered_cleaned_split
 JSON Lines and Parquet mirrors of the same records are read too.
 
 A file is parsed once per build: the first read (the selection scan) streams the records,
-cleans each conversation (sharegpt_clean.py), drops repeats, splits what is left, and keeps the
+cleans each conversation (sharegpt_clean.py), drops repeats, splits what is left (measured by
+sharegpt_split.py), and keeps the
 resulting Arrow table on the adapter; the fetch of the chosen rows then takes them from that
 table instead of parsing the file again. One output row per piece:
 
@@ -25,7 +26,6 @@ second one. Turn-level repairs are counted in `stats()`.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,16 +34,15 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import xxhash
-from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
+from pydantic import Field
 
 from ..errors import SourceError
 from ..shards import TURN
 from . import formats
-from .base import Adapter, SourceConfig, StrictModel
+from .base import Adapter, SourceConfig
 from .files import InputFile
 from .formats import ORDINAL, REJECT
 from .sharegpt_clean import (
-    HUMAN,
     POLICY,
     CleanOptions,
     clean_conversation,
@@ -52,56 +51,12 @@ from .sharegpt_clean import (
 )
 from .sharegpt_read import INVALID_JSON, first_json_record, iter_json_array, iter_json_lines, iter_parquet
 from .sharegpt_rows import PIECE_BITS, Rows
+from .sharegpt_split import SplitConfig, Splitter, describe_split
 
 DUPLICATE_ID = POLICY + "duplicate_id"
 DUPLICATE_EXCHANGE = POLICY + "duplicate_exchange"
 PLUGINS = POLICY + "plugins"
 TOO_MANY_PIECES = POLICY + "too_many_pieces"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-class SplitConfig(StrictModel):
-    max_length: PositiveInt | None = Field(
-        8192,
-        description="Longest piece, in `unit`s: longer conversations are cut between exchanges into pieces that fit "
-        "(an exchange longer than this on its own is kept whole). null: no splitting. The default, 8192 characters, "
-        "is about FastChat's 2048 LLaMA tokens of English.",
-    )
-    unit: Literal["chars", "tokens"] = Field(
-        "chars", description="What max_length counts: characters (offline, no dependency) or tokens of `tokenizer`."
-    )
-    tokenizer: str | None = Field(
-        None,
-        description="With unit: tokens, the tokenizer to count with: a tokenizer.json file or a folder holding one "
-        "(relative to the recipe file), or a Hub model id (needs the Hub or the local HF cache). Needs `tokenizers`.",
-    )
-    turn_overhead: NonNegativeInt = Field(
-        0, description="Added to each turn's length for the role tags a chat template adds (FastChat counts 6 tokens)."
-    )
-    chat_format: str | None = Field(
-        None,
-        description="Count each piece as the trainer sees it in this conversation format (vicuna_v1.1, the reference "
-        "adapter's): every turn with its role tags and separators, plus the format's system prompt and, in tokens, "
-        "the start token once per piece. max_length is then the training sequence length itself (e.g. 1280).",
-    )
-
-    @field_validator("chat_format")
-    @classmethod
-    def _known_format(cls, value):
-        if value is not None:
-            from finetune.conversation import FORMATS  # a plain dataclass module: no torch
-
-            if value not in FORMATS:
-                raise ValueError(f"unknown chat_format {value!r}; expected one of: {', '.join(sorted(FORMATS))}")
-        return value
-
-    @model_validator(mode="after")
-    def _tokenizer_matches_unit(self):
-        if self.unit == "tokens" and not self.tokenizer:
-            raise ValueError("unit: tokens needs a tokenizer (a tokenizer.json path or a Hub model id)")
-        if self.tokenizer and self.unit != "tokens":
-            raise ValueError("a tokenizer is only used with unit: tokens")
-        return self
 
 
 class ShareGPTConfig(SourceConfig):
@@ -170,8 +125,7 @@ class ShareGPTAdapter(Adapter):
         self._seen_ids: set[str] = set()
         self._seen_exchanges: set[int] = set()
         self._stats: Counter = Counter()
-        self._tokenizer = None
-        self._piece_overhead: int | None = None
+        self._splitter: Splitter | None = None
 
     # -- layout ----------------------------------------------------------------------------------
     def column_map(self, file: InputFile, fmt: str) -> dict[str, str | None]:
@@ -187,8 +141,14 @@ class ShareGPTAdapter(Adapter):
                 f"(found: {', '.join(sorted(names)) or 'nothing'}); expected id, conversations: [{{from, value}}, ...]"
             )
         if self.config.split_conversations.unit == "tokens":
-            self._load_tokenizer()
+            self.splitter.load_tokenizer()
         return {"id": "id", "conversations": "conversations"}
+
+    @property
+    def splitter(self) -> Splitter:
+        if self._splitter is None:  # made on first use: base_dir (for a relative tokenizer path) is known by then
+            self._splitter = Splitter(self.config.split_conversations, self.base_dir)
+        return self._splitter
 
     # -- reading ---------------------------------------------------------------------------------
     def read(self, file: InputFile, wanted: np.ndarray | None = None, fields: tuple[str, ...] | None = None) -> Iterator[pa.RecordBatch]:
@@ -272,8 +232,8 @@ class ShareGPTAdapter(Adapter):
         if record_id is not None:
             self._seen_ids.add(record_id)
 
-        budget = self._budget()
-        lengths = self._pair_lengths(cleaned) if budget is not None else [0] * (len(cleaned) // 2)
+        budget = self.splitter.budget()
+        lengths = self.splitter.pair_lengths(cleaned) if budget is not None else [0] * (len(cleaned) // 2)
         pieces = split_points(lengths, budget)
         if len(pieces) >= 1 << PIECE_BITS:
             return rows.reject(index, record_id, TOO_MANY_PIECES)
@@ -285,77 +245,6 @@ class ShareGPTAdapter(Adapter):
             if budget is not None and end - start == 1 and lengths[start] > budget:
                 self._stats["pieces:over_budget"] += 1
             rows.piece(index, record_id, part, 2 * start, cleaned[2 * start : 2 * end])
-
-    # -- splitting -------------------------------------------------------------------------------
-    def _lengths(self, texts: list[str]) -> list[int]:
-        if self.config.split_conversations.unit == "tokens":
-            return [len(e.ids) for e in self._load_tokenizer().encode_batch(texts, add_special_tokens=False)]
-        return [len(text) for text in texts]
-
-    def _chat_format(self):
-        name = self.config.split_conversations.chat_format
-        if name is None:
-            return None
-        from finetune.conversation import FORMATS
-
-        return FORMATS[name]
-
-    def _budget(self) -> int | None:
-        """What the exchanges of one piece may take: max_length less, with a chat format, the piece's own
-        overhead (the system prompt, its separator and, in tokens, the start token)."""
-        split = self.config.split_conversations
-        if split.max_length is None or (fmt := self._chat_format()) is None:
-            return split.max_length
-        if self._piece_overhead is None:
-            self._piece_overhead = self._lengths([fmt.system + fmt.sep])[0] + (split.unit == "tokens")
-            if self._piece_overhead >= split.max_length:
-                raise SourceError(
-                    f"split_conversations.max_length {split.max_length:,} {split.unit} leaves no room for turns: "
-                    f"the {fmt.name} system prompt alone takes {self._piece_overhead:,}"
-                )
-        return split.max_length - self._piece_overhead
-
-    def _pair_lengths(self, turns: list[tuple[str, str]]) -> list[int]:
-        """Length of each exchange: its two turns (with their role tags when a chat format is set), plus overheads.
-
-        Turns are measured one by one, so a token the trainer's tokenizer would merge across two turns is
-        counted twice: the estimate errs towards shorter pieces, never longer ones.
-        """
-        split = self.config.split_conversations
-        fmt = self._chat_format()
-        if fmt is None:
-            texts = [value for _, value in turns]
-        else:  # as ConversationFormat.render writes them: "USER: q " and "ASSISTANT: a</s>"
-            texts = [f"{fmt.user_role}: {value}{fmt.sep}" if role == HUMAN else f"{fmt.assistant_role}: {value}{fmt.sep2}"
-                     for role, value in turns]
-        lengths = [length + split.turn_overhead for length in self._lengths(texts)]
-        return [lengths[i] + lengths[i + 1] for i in range(0, len(lengths), 2)]
-
-    def _load_tokenizer(self):
-        if self._tokenizer is not None:
-            return self._tokenizer
-        spec = self.config.split_conversations.tokenizer
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise SourceError("split_conversations.unit: tokens needs the `tokenizers` package (pip install tokenizers)") from None
-        path = Path(spec).expanduser()
-        if not path.is_absolute() and self.base_dir is not None:
-            path = self.base_dir / path
-        if path.is_dir():
-            path = path / "tokenizer.json"
-        try:
-            if path.is_file():
-                self._tokenizer = Tokenizer.from_file(str(path))
-            elif _HUB_ID.match(spec):
-                self._tokenizer = Tokenizer.from_pretrained(spec)
-            else:
-                raise SourceError(f"split_conversations.tokenizer {spec!r}: no tokenizer.json at {path}, and not a Hub model id (org/name)")
-        except SourceError:
-            raise
-        except Exception as exc:  # tokenizers raises plain Exceptions for unreadable files and Hub failures
-            raise SourceError(f"split_conversations.tokenizer {spec!r}: cannot load ({exc})") from None
-        return self._tokenizer
 
     # -- reporting -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -374,11 +263,7 @@ class ShareGPTAdapter(Adapter):
             "drop_error_replies": config.drop_error_replies,
             "dedup_first_exchange": config.dedup_first_exchange,
             "drop_plugins": config.drop_plugins,
-            "split_conversations": "off" if split.max_length is None else (
-                f"at {split.max_length:,} {split.unit}" + (f" of {split.tokenizer}" if split.tokenizer else "")
-                + (f" in the {split.chat_format} format (system prompt included)" if split.chat_format else "")
-                + (f", +{split.turn_overhead} per turn" if split.turn_overhead else "")
-            ),
+            "split_conversations": describe_split(split),
         }
         if config.blocked_phrases:
             settings["blocked_phrases"] = config.blocked_phrases
