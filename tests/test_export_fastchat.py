@@ -115,3 +115,10 @@ def test_an_empty_release_is_an_empty_array(tmp_path):
     shards = write_shards(table, tmp_path, target_shard_bytes=1000)
     entry = write_fastchat_json(tmp_path, [tmp_path / s.path for s in shards])
     assert json.loads((tmp_path / "flan_mini.json").read_text()) == [] and entry["rows"] == 0
+
+
+def test_the_plan_says_the_json_is_written(tmp_path):
+    recipe = write_recipe(tmp_path, RECIPE.replace("{name}", "true").replace("{format}", "conversations"))
+    result = run_cli("validate", recipe)
+    assert result.exit_code == 0, result.output
+    assert "and flan_mini.json for FastChat)" in result.output
