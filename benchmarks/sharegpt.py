@@ -15,6 +15,11 @@ Each measurement runs in a fresh process and reports wall time and peak RSS:
 
     python benchmarks/sharegpt.py                      # all three, n = 60,000, split at 8192 chars
     python benchmarks/sharegpt.py --only adapter select --max-length 2048
+    python benchmarks/sharegpt.py --only adapter --tokens --max-length 1280   # the paper recipe's split
+
+`--tokens` counts the budget in tokens of a byte-level BPE tokenizer trained on the synthetic text (8,000
+tokens, cached beside the file; a stand-in for LLaMA's, no download), in the Vicuna v1.1 format with its
+system prompt, as recipes/flan_mini.yaml does.
 """
 
 from __future__ import annotations
@@ -111,7 +116,28 @@ def generate() -> None:
     print(f"  generated {FILE.name}: {len(records):,} records, {FILE.stat().st_size / 1e6:,.0f} MB", file=sys.stderr, flush=True)
 
 
-def measure(kind: str, n: int, max_length: int | None) -> dict:
+TOKENIZER = CACHE / "bpe-8000" / "tokenizer.json"
+
+
+def train_tokenizer() -> None:
+    """A byte-level BPE tokenizer with LLaMA's special tokens, trained on the file's first 8 MB (once)."""
+    if TOKENIZER.exists():
+        return
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    with open(FILE, encoding="utf-8") as handle:
+        sample = handle.read(8 << 20)
+    lines = [sample[i : i + 4096] for i in range(0, len(sample), 4096)]
+    tokenizer.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=8000, special_tokens=["<unk>", "<s>", "</s>"],
+                                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    TOKENIZER.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(TOKENIZER))
+
+
+def measure(kind: str, n: int, max_length: int | None, tokens: bool = False) -> dict:
     """Run in a fresh process; return wall time and peak RSS of one kind of work."""
     from flan_mini.sources.files import resolve_local
     from flan_mini.sources.sharegpt import ShareGPTAdapter, ShareGPTConfig
@@ -123,8 +149,11 @@ def measure(kind: str, n: int, max_length: int | None) -> dict:
             data = json.load(handle)
         result["records"] = len(data)
     else:
+        split = {"max_length": max_length}
+        if tokens:
+            split.update(unit="tokens", tokenizer=str(TOKENIZER), chat_format="vicuna_v1.1")
         config = ShareGPTConfig(name="sharegpt", adapter="sharegpt", path=str(FILE), n=n,
-                                split_conversations={"max_length": max_length}, max_reject_rate=1.0)
+                                split_conversations=split, max_reject_rate=1.0)
         adapter = ShareGPTAdapter(config)
         files = resolve_local(str(FILE), None, "train", CACHE, adapter.extensions).files
         if kind == "adapter":
@@ -151,18 +180,23 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=["json.load", "adapter", "select"], default=["json.load", "adapter", "select"])
     parser.add_argument("--n", type=int, default=60_000, help="pieces to select (FLAN-MINI takes 60K)")
     parser.add_argument("--max-length", type=int, default=8192, help="split budget in characters (0: no splitting)")
+    parser.add_argument("--tokens", action="store_true", help="budget in tokens, Vicuna v1.1 format (see above)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     max_length = args.max_length or None
     if args.child:
-        print(json.dumps(measure(args.child, args.n, max_length)))
+        print(json.dumps(measure(args.child, args.n, max_length, args.tokens)))
         return
     generate()
+    if args.tokens:
+        train_tokenizer()
     size_mb = FILE.stat().st_size / 1e6
-    print(f"file: {FILE.name}, {size_mb:,.0f} MB, {RECORDS:,} records; split at {max_length or 'no'} characters; n = {args.n:,}")
+    unit = "tokens (vicuna_v1.1 format)" if args.tokens else "characters"
+    print(f"file: {FILE.name}, {size_mb:,.0f} MB, {RECORDS:,} records; split at {max_length or 'no'} {unit}; n = {args.n:,}")
     print(f"{'work':<10} {'seconds':>8} {'MB/s':>6} {'peak RSS MiB':>13}  details")
     for kind in args.only:
-        command = [sys.executable, __file__, "--child", kind, "--n", str(args.n), "--max-length", str(args.max_length)]
+        command = [sys.executable, __file__, "--child", kind, "--n", str(args.n), "--max-length", str(args.max_length),
+                   *(["--tokens"] if args.tokens else [])]
         r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         if kind == "json.load":
             details = f"{r['records']:,} records"

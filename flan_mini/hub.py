@@ -23,7 +23,8 @@ CARD_FIGURES = (COMPOSITION_PNG, LENGTHS_PNG)
 # .gitattributes) stays. The stage reports were once written at the top level: a re-push removes those copies.
 CLUSTERS_FILE = "dedup_clusters.parquet"  # flan_mini.dedup.report's; named here to keep imports light
 MATCHES_FILE = "decontam_matches.parquet"  # flan_mini.decontam.report's
-MANAGED_TOP_LEVEL = (MANIFEST, CARD_FILE, *CARD_FIGURES, CLUSTERS_FILE, MATCHES_FILE)
+FASTCHAT_FILE = "flan_mini.json"  # flan_mini.export_fastchat's default name
+MANAGED_TOP_LEVEL = (MANIFEST, CARD_FILE, *CARD_FIGURES, CLUSTERS_FILE, MATCHES_FILE, FASTCHAT_FILE)
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_WAIT = 60.0

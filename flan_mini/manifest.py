@@ -136,8 +136,8 @@ def _safe_relative(rel: str) -> bool:
     return bool(parts) and not PurePosixPath(rel).is_absolute() and ".." not in parts and parts[0] == DATA_DIR
 
 
-# Files a build stage writes beside the shards, as the manifest lists them: (stage block, key).
-STAGE_FILES = (("dedup", "clusters_file"), ("decontamination", "matches_file"))
+# Files a build stage writes beside the shards, as the manifest lists them: (stage block, key). Push uploads them.
+STAGE_FILES = (("dedup", "clusters_file"), ("decontamination", "matches_file"), ("exports", "fastchat_json"))
 
 
 def stage_files(manifest: dict) -> list[tuple[str, dict]]:

@@ -25,6 +25,7 @@ from .decontam.stage import Decontaminator, decontaminate_candidates
 from .dedup.report import manifest_entry, manifest_removed, write_clusters
 from .dedup.stage import ORDER_COLUMN, DedupResult, dedup_table
 from .errors import SourceError
+from .export_fastchat import write_fastchat_json
 from .hub import PushResult, push_folder
 from .keys import salt
 from .manifest import FORMAT_VERSION, command_line, created_by, write_manifest
@@ -110,6 +111,8 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
         "template_id": template_id,
         "template_type": template_type,
         "num_shots": num_shots,
+        "source_id": (table.column(adapter.source_id_field).cast(pa.string()) if adapter.source_id_field
+                      else pa.nulls(n, pa.string())),
     }
     columns.update(adapter.output_columns(table, columns))  # values kept from the source's own columns
     out = pa.Table.from_pydict(columns, schema=bigtext.schema_with(OUTPUT_SCHEMA, columns))  # wide past 2 GiB
@@ -266,12 +269,17 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
         written_ids = candidates.column("id").take(pa.array(order))  # small: what decontamination reports on
         del candidates
         clusters_file = write_clusters(dedup_result.clusters, tmp) if dedup_result else None
+        if export_name := recipe.output.fastchat_json_name:
+            log(f"flan-mini: writing {export_name} for FastChat")
+            exported = write_fastchat_json(tmp, [tmp / shard.path for shard in shards], export_name)
         stages["write"] = time.perf_counter() - clock
         stages["total"] = time.perf_counter() - started
         schema = pq.read_schema(tmp / shards[0].path)
         manifest = make_manifest(plan, builds, shards, schema, input_digests, stages)
         if dedup_result:
             manifest["dedup"] = manifest_entry(dedup_result.stats, clusters_file)
+        if export_name:
+            manifest["exports"] = {"fastchat_json": exported}
         if decontam_run:
             manifest["decontamination"] = decontam_run.finish(tmp, written_ids)
             log(decontam_run.summary_line(manifest["decontamination"]))

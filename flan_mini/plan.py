@@ -203,7 +203,8 @@ def describe_plan(plan: Plan) -> list[str]:
     lines = [
         f"recipe   {plan.loaded.path}  (sha256 {plan.loaded.sha256[:12]})",
         f"name     {recipe.name}    seed {plan.seed}",
-        f"output   {plan.out_dir}  ({recipe.output.format}, shards of ~{recipe.output.shard_size.human_readable()})",
+        f"output   {plan.out_dir}  ({recipe.output.format}, shards of ~{recipe.output.shard_size.human_readable()}"
+        + (f", and {recipe.output.fastchat_json_name} for FastChat)" if recipe.output.fastchat_json_name else ")"),
         f"rows     {total:,} from {len(plan.sources)} sources",
         "",
     ]

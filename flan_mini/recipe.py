@@ -22,9 +22,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ByteSize, Field, SerializeAsAny, ValidationError
+from pydantic import ByteSize, Field, SerializeAsAny, StringConstraints, ValidationError, field_validator
 
 from .decontam.config import DecontamConfig
 from .dedup.config import DedupConfig
@@ -50,6 +50,24 @@ class OutputConfig(StrictModel):
         "conversations",
         description="`conversations` (FastChat: from human/gpt, value) as FLAN-MINI, or `messages` (role user/assistant, content).",
     )
+    fastchat_json: bool | Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.json$")] = Field(
+        False,
+        description="Also write the release as one JSON array of {id, conversations} beside the shards, the file "
+        "FastChat's train.py reads (--data_path): true names it flan_mini.json, or give a file name ending in .json. "
+        "Listed in the manifest and uploaded by push.",
+    )
+
+    @field_validator("fastchat_json")
+    @classmethod
+    def _not_a_build_file(cls, value):
+        if value == "manifest.json":
+            raise ValueError(f"{value!r} is the build's own file; choose another name, e.g. flan_mini.json")
+        return value
+
+    @property
+    def fastchat_json_name(self) -> str | None:
+        """The FastChat JSON file's name, or None when it is not written."""
+        return "flan_mini.json" if self.fastchat_json is True else (self.fastchat_json or None)
 
 
 class CardConfig(StrictModel):

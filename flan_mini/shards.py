@@ -33,6 +33,9 @@ OUTPUT_SCHEMA = pa.schema(
         # FLAN's zs_opt / zs_noopt / fs_opt / fs_noopt, or zs / fs for our own templates.
         pa.field("template_type", pa.string()),
         pa.field("num_shots", pa.int32()),
+        # The record's own id in its source: ShareGPT id, CodeContests name, APPS problem_id, CodeSearchNet url,
+        # Alpaca index in its file; null for FLAN rows (FLAN's exports carry no row id).
+        pa.field("source_id", pa.string()),
     ]
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,7 @@ from flan_mini.sources import sharegpt as sharegpt_module
 from flan_mini.sources.files import resolve_local
 from flan_mini.sources.sharegpt import ShareGPTAdapter, ShareGPTConfig
 from flan_mini.sources.sharegpt_rows import PIECE_BITS
+from flan_mini.sources.sharegpt_clean import _CODE
 from flan_mini.sources.sharegpt_read import iter_json_array
 
 from .conftest import run_cli, write_recipe
@@ -70,6 +72,41 @@ def test_every_quirk_is_handled_as_expected(tmp_path, form):
     assert path.exists() and len(outcome) == len(QUIRKS)
     for index, name in enumerate(QUIRKS):
         assert outcome[index] == EXPECTED[name], name
+
+
+_TAG = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>")
+_PAGE_MARKUP = re.compile(r"</[A-Za-z][\w-]*\s*>|<[A-Za-z][\w-]*\s[^<>]*=[^<>]*>")  # closing tags, tags with attributes
+
+
+def leaked_markup(turns: list[tuple[str, str]]) -> list[str]:
+    """HTML tags outside code in replies, page markup outside code in questions (a user asking about `<div>`
+    writes content), and the copy button's text anywhere."""
+    found = []
+    for role, value in turns:
+        prose = _CODE.sub(" ", value)  # fenced blocks and inline code removed
+        found += (_TAG if role == "gpt" else _PAGE_MARKUP).findall(prose)
+        if "Copy code" in value or "Copied!" in value:
+            found.append("Copy code")
+    return found
+
+
+@pytest.mark.parametrize("form", ["json", "jsonl"])
+def test_no_html_or_copy_code_survives_in_any_output_row(tmp_path, form):
+    records = list(QUIRKS.values()) + sample_records(random.Random(5))
+    write = write_sharegpt_json if form == "json" else write_sharegpt_jsonl
+    write(tmp_path / f"sg.{form}", records)
+    source = adapter(tmp_path, dedup_first_exchange=False)
+    table = read_all(source, tmp_path)
+    kept = [row for row in table.to_pylist() if not row["_reject"]]
+    assert len(kept) > 40
+    for row in kept:
+        turns = [(t["from"], t["value"]) for t in row["conversations"]]
+        assert leaked_markup(turns) == [], (row["id"], turns)
+    assert source.stats()["values:html_converted"] >= 3 and source.stats()["values:copy_code_header_fixed"] >= 4
+    # The check itself finds what it is meant to find.
+    assert leaked_markup([("gpt", "<p>x</p>")]) and leaked_markup([("gpt", "```\npythonCopy codex\n```")])
+    assert leaked_markup([("human", '<div class="x">q</div>')]) and not leaked_markup([("human", "Center a <div>?")])
+    assert not leaked_markup([("gpt", "```html\n<p>x</p>\n```\nand `<b>`")])
 
 
 def test_drops_are_rejects_with_their_reason_and_kept_rows_pass_the_content_check(tmp_path):
@@ -185,6 +222,71 @@ def test_token_budget_with_a_local_tokenizer(tmp_path):
     missing = adapter(tmp_path / "data", split_conversations={**split, "tokenizer": "no/such/tokenizer.json"})
     with pytest.raises(SourceError, match="split_conversations.tokenizer 'no/such/tokenizer.json': no tokenizer.json"):
         missing.column_map(file, "json")
+
+
+def byte_level_tokenizer(folder, special=("<unk>", "<s>", "</s>")):
+    """A small byte-level BPE tokenizer, trained in milliseconds, with LLaMA's special tokens: no download."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    corpus = [" ".join(TOPIC_WORDS) * 3, "USER: ASSISTANT: A chat between a curious user and an assistant."] * 20
+    tokenizer.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=list(special),
+                                                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return tokenizer
+
+
+TOPIC_WORDS = "the model answers each question about plants rivers code and numbers with care".split()
+
+
+def test_pieces_fit_the_training_length_in_the_chat_format(tmp_path):
+    from finetune.conversation import ASSISTANT, USER, VICUNA_V1_1
+
+    tokenizer = byte_level_tokenizer(tmp_path / "tok")
+    rng = random.Random(7)
+    records = []
+    for index in range(12):
+        values = [" ".join(rng.choices(TOPIC_WORDS, k=rng.randint(3, 60))) for _ in range(2 * rng.randint(1, 9))]
+        records.append({"id": f"c{index}", "conversations": chat(*values)})
+    write_sharegpt_json(tmp_path / "data" / "sg.json", records)
+    budget = 300
+    split = {"max_length": budget, "unit": "tokens", "tokenizer": str(tmp_path / "tok"), "chat_format": "vicuna_v1.1"}
+    source = adapter(tmp_path / "data", split_conversations=split)
+    file = files(source, tmp_path / "data")[0]
+    source.column_map(file, "json")
+    pieces = [r for r in pa.Table.from_batches(list(source.read(file))).to_pylist() if not r["_reject"]]
+
+    def trained_length(turns):  # what the trainer tokenises: BOS + the whole rendered piece, system prompt included
+        text, _ = VICUNA_V1_1.render([(USER if t["from"] == "human" else ASSISTANT, t["value"]) for t in turns])
+        return 1 + len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    lengths = [trained_length(p["conversations"]) for p in pieces]
+    single = [len(p["conversations"]) == 2 for p in pieces]
+    assert all(length <= budget for length, alone in zip(lengths, single) if not alone)
+    assert source.stats().get("pieces:over_budget", 0) == sum(length > budget for length in lengths)
+    assert len(pieces) > len(records) and max(lengths) > budget * 0.6  # it did split, and pieces are not tiny
+    # Without the format, the same budget counts only the turns' text: fewer, longer pieces, some over the length.
+    plain = adapter(tmp_path / "data", split_conversations={**split, "chat_format": None})
+    plain.column_map(file, "json")
+    plain_pieces = [r for r in pa.Table.from_batches(list(plain.read(file))).to_pylist() if not r["_reject"]]
+    assert len(plain_pieces) < len(pieces)
+    assert any(trained_length(p["conversations"]) > budget for p in plain_pieces if len(p["conversations"]) > 2)
+    assert "in the vicuna_v1.1 format" in source.describe()["split_conversations"]
+
+
+def test_a_budget_the_system_prompt_fills_is_an_error_and_formats_are_checked(tmp_path):
+    byte_level_tokenizer(tmp_path / "tok")
+    write_sharegpt_json(tmp_path / "data" / "sg.json", [{"id": "a", "conversations": chat("q", "a")}])
+    split = {"max_length": 10, "unit": "tokens", "tokenizer": str(tmp_path / "tok"), "chat_format": "vicuna_v1.1"}
+    source = adapter(tmp_path / "data", split_conversations=split)
+    file = files(source, tmp_path / "data")[0]
+    with pytest.raises(SourceError, match="leaves no room for turns: the vicuna_v1.1 system prompt alone takes"):
+        list(source.read(file))
+    with pytest.raises(ValueError, match="unknown chat_format 'chatml'; expected one of: vicuna_v1.1"):
+        adapter(tmp_path, split_conversations={**split, "chat_format": "chatml"})
 
 
 # ------------------------------------------------------------------------------------- reading, cache
@@ -358,8 +460,8 @@ def test_build_end_to_end(tmp_path):
     assert set(table.column("source").to_pylist()) == {"sharegpt"}
     for turns in table.column("conversations").to_pylist():
         assert len(turns) >= 2 and [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2)
-        assert all(t["value"].strip() and "Copy code" not in t["value"] and 'class="' not in t["value"].split("```")[0]
-                   for t in turns)
+        assert all(t["value"].strip() for t in turns)
+        assert leaked_markup([(t["from"], t["value"]) for t in turns]) == []
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     entry = manifest["sources"][0]
     drops = [v for v in EXPECTED.values() if isinstance(v, str)]

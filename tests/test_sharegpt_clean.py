@@ -133,9 +133,27 @@ def test_ui_counters_are_removed(text, expected):
     ("```\ncode\n```\nCopy code is the button's label.", "```\ncode\n```\nCopy code is the button's label."),
     ("```python\nprint('Copy code')\n```", "```python\nprint('Copy code')\n```"),
     ("```\nbashCopy codeecho 1\n```\ntext\n```\njsCopy codef()\n```", "```bash\necho 1\n```\ntext\n```js\nf()\n```"),
+    # The label after an info string the converter already wrote, or on a line of its own.
+    ("```python\npythonCopy codeprint(1)\n```", "```python\nprint(1)\n```"),
+    ("```pythonpythonCopy codeprint(1)\n```", "```python\nprint(1)\n```"),
+    ("```\npython\nCopy code\nprint(1)\n```", "```python\nprint(1)\n```"),
+    ("```python\nCopy code\nprint(1)\n```", "```python\nprint(1)\n```"),
+    ("```sql \n  Copy code  \nSELECT 1;\n```", "```sql\nSELECT 1;\n```"),
+    ("```python\nx = 1\n```", "```python\nx = 1\n```"),  # nothing to repair
+    ("```\nnot_a_label = 1\nCopy code\n```", "```\nnot_a_label = 1\nCopy code\n```"),  # code, not a header
 ])
 def test_copy_code_fences_are_repaired(text, expected):
     assert fix_copy_code(text, Counter()) == expected
+
+
+def test_where_fastchats_cleaner_mangles_code_the_code_is_kept():
+    # FastChat's pattern ```\s*(.*?)(?:Copy code)+(.+?)\s*?``` (DOTALL) runs from a clean block's opening fence
+    # over its code and the prose after it to the next block's "Copy code", making all of it the "language";
+    # and its "\n\n\n" -> "\n" collapses blank lines inside code. Here both blocks and the prose survive.
+    text = "```\nx = 1\n```\n\nThe prose between.\n\n```\npythonCopy codea = 1\n\n\n\nb = 2\n```"
+    cleaned, reason, _ = clean([("human", "q"), ("gpt", text)])
+    assert reason is None
+    assert cleaned[1][1] == "```\nx = 1\n```\n\nThe prose between.\n\n```python\na = 1\n\n\n\nb = 2\n```"
 
 
 def test_prose_fixes_never_touch_code():

@@ -6,7 +6,14 @@ import pytest
 
 from flan_mini.sources.sharegpt_html import html_to_markdown, looks_like_html
 
-from .fixtures.sharegpt_data import HTML_REPLY, HTML_REPLY_MARKDOWN
+from .fixtures.sharegpt_data import (
+    CODE_MARKUPS_MARKDOWN,
+    CODE_MARKUPS_REPLY,
+    HTML_REPLY,
+    HTML_REPLY_MARKDOWN,
+    PLAIN_HTML_MARKDOWN,
+    PLAIN_HTML_REPLY,
+)
 
 WRAP = '<div class="markdown prose w-full break-words dark:prose-invert light">{}</div>'
 
@@ -17,13 +24,44 @@ def md(body: str) -> str:
 
 def test_a_full_chatgpt_reply():
     assert html_to_markdown(HTML_REPLY) == HTML_REPLY_MARKDOWN
+    assert html_to_markdown(CODE_MARKUPS_REPLY) == CODE_MARKUPS_MARKDOWN
+    assert html_to_markdown(PLAIN_HTML_REPLY) == PLAIN_HTML_MARKDOWN
+
+
+@pytest.mark.parametrize("block, expected", [
+    # 2022: label in a <span>, the button (with its icon) beside it, the language also on <code>'s class.
+    ('<pre><div class="bg-black mb-4 rounded-md"><div class="flex items-center"><span class="">go</span><button class="flex '
+     'ml-auto gap-2"><svg></svg>Copy code</button></div><div class="p-4"><code class="!whitespace-pre hljs language-go">'
+     'fmt.Println(1)</code></div></div></pre>', "```go\nfmt.Println(1)\n```"),
+    # ... and without the class: the label alone says it.
+    ('<pre><div><div class="flex"><span>go</span><button><svg></svg>Copy code</button></div><div><code class="hljs">'
+     'x := 1</code></div></div></pre>', "```go\nx := 1\n```"),
+    # 2023: the label is the header's own text; the button sits in a sticky bar, inside a <span>.
+    ('<pre><div><div class="flex">typescript</div><div class="sticky"><div><span data-state="closed"><button>'
+     '<svg></svg>Copy code</button></span></div></div><div dir="ltr"><code class="hljs language-typescript">let a = 1;'
+     '</code></div></div></pre>', "```typescript\nlet a = 1;\n```"),
+    # No <code> element: the header is what comes before the button.
+    ('<pre><div><div><span>sql</span><button>Copy code</button></div><div>SELECT 1;\n\n\nSELECT 2;</div></div></pre>',
+     "```sql\nSELECT 1;\n\n\nSELECT 2;\n```"),
+    # The button's text as plain text, not a <button>.
+    ("<pre><div><span>bash</span><span>Copy code</span></div><code>ls -la</code></pre>", "```bash\nls -la\n```"),
+    # Label and button text glued into the code.
+    ('<pre><code>rubyCopy codeputs "hi"</code></pre>', '```ruby\nputs "hi"\n```'),
+    # No label: a fence without an info string.
+    ("<pre><div><div><button>Copy code</button></div><code>x</code></div></pre>", "```\nx\n```"),
+])
+def test_code_block_markups_keep_the_language_and_lose_label_and_button(block, expected):
+    assert md(block) == expected
 
 
 @pytest.mark.parametrize("text, expected", [
     (HTML_REPLY, True),
     ('<div class="request-:r0:-0 markdown prose dark:prose-invert break-words dark"><p>x</p></div>', True),
     ("<p>Just a paragraph.</p>", True),
-    ("<div>a raw div answer</div>", False),  # no page attributes: maybe HTML the model wrote
+    ("<div>a raw div answer</div>", False),  # no page markup: maybe HTML the model wrote, shown as text
+    ("<div><p>Steps:</p><ol><li>Boil.</li></ol></div>", True),  # the page's markup without its wrapper
+    ("<ol><li>one</li></ol>", True),
+    ('2 / 2<div class="markdown prose"><p>x</p></div>', True),  # a regenerate counter before it
     ("Plain text with <p>inside</p>", False),
     ("```html\n<p>code</p>\n```", False),
     ("", False),

@@ -138,8 +138,10 @@ def test_alpaca_original_json_and_hub_parquet(tmp_path):
     batch = original.combine_chunks().to_batches()[0]
     assert reject_reasons(batch, adapter).to_pylist() == [None, None, None, "missing:output", "not_an_object"]
     hub = read_all(adapter, tmp_path / "hub")
-    assert hub.column_names == ["instruction", "input", "output", "_ordinal", "_reject"]  # `text` is not read
+    assert hub.column_names == ["instruction", "input", "output", "index", "_ordinal", "_reject"]  # `text` is not read
     assert hub.column("output").to_pylist() == ["done", "ok"]
+    # The records have no id: their position in the file is their source id.
+    assert original.column("index").to_pylist() == [0, 1, 2, 3, 4] and hub.column("index").to_pylist() == [0, 1]
 
 
 def test_json_file_that_is_not_an_array(tmp_path):

@@ -59,6 +59,7 @@ class AppsAdapter(Adapter):
     }
     required = ("question", "solution")
     key_fields = ("question", "starter_code", "solution")
+    source_id_field = "problem_id"
     template_family = "apps"
     item_field = "question"
     answer_fields: ClassVar[dict] = {None: ("solution",)}

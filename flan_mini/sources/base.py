@@ -144,6 +144,9 @@ class Adapter:
     fields: ClassVar[dict[str, pa.DataType]]
     # Fields that must be present and non-blank; a row missing one is rejected with that reason.
     required: ClassVar[tuple[str, ...]]
+    # A field holding the record's own id in its source (ShareGPT id, CodeContests name, ...), written to
+    # the output's `source_id` column as a string; None: the source has none (the column is null).
+    source_id_field: ClassVar[str | None] = None
     # The fields that make up a row's identity (its key). Default: all fields.
     key_fields: ClassVar[tuple[str, ...] | None] = None
     # templates/<template_family>.yaml holds this source's templates.

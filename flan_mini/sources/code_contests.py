@@ -77,6 +77,7 @@ class CodeContestsAdapter(Adapter):
     }
     required = ("description", "solution")
     key_fields = ("name", "description", "language", "solution")
+    source_id_field = "name"
     template_family = "code_contests"
     exemplar_match = ("language",)
     item_field = "description"

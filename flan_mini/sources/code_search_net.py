@@ -85,6 +85,7 @@ class CodeSearchNetAdapter(Adapter):
     }
     required = ("code", "docstring")
     key_fields = ("task", "language", "code", "docstring")
+    source_id_field = "url"
     template_family = "code_search_net"
     task_field = "task"
     exemplar_match = ("language",)

@@ -6,7 +6,8 @@ anon8231489123/ShareGPT_Vicuna_unfiltered's ShareGPT_V3_unfiltered_cleaned_split
 JSON Lines and Parquet mirrors of the same records are read too.
 
 A file is parsed once per build: the first read (the selection scan) streams the records,
-cleans each conversation (sharegpt_clean.py), drops repeats, splits what is left, and keeps the
+cleans each conversation (sharegpt_clean.py), drops repeats, splits what is left (measured by
+sharegpt_split.py), and keeps the
 resulting Arrow table on the adapter; the fetch of the chosen rows then takes them from that
 table instead of parsing the file again. One output row per piece:
 
@@ -25,7 +26,6 @@ second one. Turn-level repairs are counted in `stats()`.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,12 +34,12 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import xxhash
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field
 
 from ..errors import SourceError
 from ..shards import TURN
 from . import formats
-from .base import Adapter, SourceConfig, StrictModel
+from .base import Adapter, SourceConfig
 from .files import InputFile
 from .formats import ORDINAL, REJECT
 from .utf8 import repair_surrogates
@@ -52,40 +52,12 @@ from .sharegpt_clean import (
 )
 from .sharegpt_read import INVALID_JSON, first_json_record, iter_json_array, iter_json_lines, iter_parquet
 from .sharegpt_rows import PIECE_BITS, Rows
+from .sharegpt_split import SplitConfig, Splitter, describe_split
 
 DUPLICATE_ID = POLICY + "duplicate_id"
 DUPLICATE_EXCHANGE = POLICY + "duplicate_exchange"
 PLUGINS = POLICY + "plugins"
 TOO_MANY_PIECES = POLICY + "too_many_pieces"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-class SplitConfig(StrictModel):
-    max_length: PositiveInt | None = Field(
-        8192,
-        description="Longest piece, in `unit`s: longer conversations are cut between exchanges into pieces that fit "
-        "(an exchange longer than this on its own is kept whole). null: no splitting. The default, 8192 characters, "
-        "is about FastChat's 2048 LLaMA tokens of English.",
-    )
-    unit: Literal["chars", "tokens"] = Field(
-        "chars", description="What max_length counts: characters (offline, no dependency) or tokens of `tokenizer`."
-    )
-    tokenizer: str | None = Field(
-        None,
-        description="With unit: tokens, the tokenizer to count with: a tokenizer.json file or a folder holding one "
-        "(relative to the recipe file), or a Hub model id (needs the Hub or the local HF cache). Needs `tokenizers`.",
-    )
-    turn_overhead: NonNegativeInt = Field(
-        0, description="Added to each turn's length for the role tags a chat template adds (FastChat counts 6 tokens)."
-    )
-
-    @model_validator(mode="after")
-    def _tokenizer_matches_unit(self):
-        if self.unit == "tokens" and not self.tokenizer:
-            raise ValueError("unit: tokens needs a tokenizer (a tokenizer.json path or a Hub model id)")
-        if self.tokenizer and self.unit != "tokens":
-            raise ValueError("a tokenizer is only used with unit: tokens")
-        return self
 
 
 class ShareGPTConfig(SourceConfig):
@@ -135,6 +107,7 @@ class ShareGPTAdapter(Adapter):
     }
     required = ("conversations",)
     key_fields = ("content_hash",)
+    source_id_field = "id"  # the record's id as published (pieces of one conversation share it)
     conversation_field = "conversations"
     license = "apache-2.0"  # as tagged on the Hub; the content is user-shared ChatGPT output
 
@@ -154,7 +127,7 @@ class ShareGPTAdapter(Adapter):
         self._seen_ids: set[str] = set()
         self._seen_exchanges: set[int] = set()
         self._stats: Counter = Counter()
-        self._tokenizer = None
+        self._splitter: Splitter | None = None
 
     # -- layout ----------------------------------------------------------------------------------
     def column_map(self, file: InputFile, fmt: str) -> dict[str, str | None]:
@@ -170,8 +143,14 @@ class ShareGPTAdapter(Adapter):
                 f"(found: {', '.join(sorted(names)) or 'nothing'}); expected id, conversations: [{{from, value}}, ...]"
             )
         if self.config.split_conversations.unit == "tokens":
-            self._load_tokenizer()
+            self.splitter.load_tokenizer()
         return {"id": "id", "conversations": "conversations"}
+
+    @property
+    def splitter(self) -> Splitter:
+        if self._splitter is None:  # made on first use: base_dir (for a relative tokenizer path) is known by then
+            self._splitter = Splitter(self.config.split_conversations, self.base_dir)
+        return self._splitter
 
     # -- reading ---------------------------------------------------------------------------------
     def read(self, file: InputFile, wanted: np.ndarray | None = None, fields: tuple[str, ...] | None = None) -> Iterator[pa.RecordBatch]:
@@ -258,8 +237,8 @@ class ShareGPTAdapter(Adapter):
         if record_id is not None:
             self._seen_ids.add(record_id)
 
-        budget = self.config.split_conversations.max_length
-        lengths = self._pair_lengths(cleaned) if budget is not None else [0] * (len(cleaned) // 2)
+        budget = self.splitter.budget()
+        lengths = self.splitter.pair_lengths(cleaned) if budget is not None else [0] * (len(cleaned) // 2)
         pieces = split_points(lengths, budget)
         if len(pieces) >= 1 << PIECE_BITS:
             return rows.reject(index, record_id, TOO_MANY_PIECES)
@@ -271,42 +250,6 @@ class ShareGPTAdapter(Adapter):
             if budget is not None and end - start == 1 and lengths[start] > budget:
                 self._stats["pieces:over_budget"] += 1
             rows.piece(index, record_id, part, 2 * start, cleaned[2 * start : 2 * end])
-
-    # -- splitting -------------------------------------------------------------------------------
-    def _pair_lengths(self, turns: list[tuple[str, str]]) -> list[int]:
-        split = self.config.split_conversations
-        if split.unit == "tokens":
-            encoded = self._load_tokenizer().encode_batch([value for _, value in turns], add_special_tokens=False)
-            lengths = [len(e.ids) + split.turn_overhead for e in encoded]
-        else:
-            lengths = [len(value) + split.turn_overhead for _, value in turns]
-        return [lengths[i] + lengths[i + 1] for i in range(0, len(lengths), 2)]
-
-    def _load_tokenizer(self):
-        if self._tokenizer is not None:
-            return self._tokenizer
-        spec = self.config.split_conversations.tokenizer
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise SourceError("split_conversations.unit: tokens needs the `tokenizers` package (pip install tokenizers)") from None
-        path = Path(spec).expanduser()
-        if not path.is_absolute() and self.base_dir is not None:
-            path = self.base_dir / path
-        if path.is_dir():
-            path = path / "tokenizer.json"
-        try:
-            if path.is_file():
-                self._tokenizer = Tokenizer.from_file(str(path))
-            elif _HUB_ID.match(spec):
-                self._tokenizer = Tokenizer.from_pretrained(spec)
-            else:
-                raise SourceError(f"split_conversations.tokenizer {spec!r}: no tokenizer.json at {path}, and not a Hub model id (org/name)")
-        except SourceError:
-            raise
-        except Exception as exc:  # tokenizers raises plain Exceptions for unreadable files and Hub failures
-            raise SourceError(f"split_conversations.tokenizer {spec!r}: cannot load ({exc})") from None
-        return self._tokenizer
 
     # -- reporting -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -325,10 +268,7 @@ class ShareGPTAdapter(Adapter):
             "drop_error_replies": config.drop_error_replies,
             "dedup_first_exchange": config.dedup_first_exchange,
             "drop_plugins": config.drop_plugins,
-            "split_conversations": "off" if split.max_length is None else (
-                f"at {split.max_length:,} {split.unit}" + (f" of {split.tokenizer}" if split.tokenizer else "")
-                + (f", +{split.turn_overhead} per turn" if split.turn_overhead else "")
-            ),
+            "split_conversations": describe_split(split),
         }
         if config.blocked_phrases:
             settings["blocked_phrases"] = config.blocked_phrases

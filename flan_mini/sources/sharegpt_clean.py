@@ -10,8 +10,9 @@ turn-level repair is counted in a `stats` Counter. The steps, in order:
 2. order: leading gpt turns are dropped; the rest must alternate human, gpt, ...
    (`policy:not_alternating`); a trailing human turn is dropped;
 3. values: HTML replies become Markdown (gpt turns only: a user's question about `<div>` is
-   content), then UI artefacts go: a leading "2 / 2" regenerate counter, "pythonCopy code" in a
-   code fence's opening line, empty "Copy code" blocks, "Copy12 chars / 3 words";
+   content), then UI artefacts go: a leading "2 / 2" regenerate counter, the language label and
+   "Copy code" button text at the top of a code fence (glued, on lines of their own, or after an
+   info string: the label becomes the info string), empty "Copy code" blocks, "Copy12 chars / 3 words";
 4. truncation: at the first turn that is empty after cleaning, or a gpt turn that is a ChatGPT
    error message ("Too many requests in 1 hour. Try again later."), the conversation is cut
    before that exchange (whole pairs are kept); nothing left -> dropped;
@@ -66,9 +67,13 @@ _COUNTER = re.compile(r"\A\s*(\d{1,3}) / (\d{1,3})(?=[ \t]*(?:\n|\Z)|[^\s\d/])")
 _COUNTER_START = frozenset("0123456789 \t\n\r\f\v")
 # "Copy12 chars / 3 words": a browser extension's counter under the reply.
 _COPY_CHARS = re.compile(r"Copy\d+ chars? / \d+ words?")
-# The header of a code block as markdownify left it: "```" then the language and the copy
-# button's text, glued: "```\npythonCopy codeimport os" -> "```python\nimport os".
-_COPY_CODE_HEADER = re.compile(r"[ \t]*\n?[ \t]*([\w#+.-]{0,30}?)[ \t]*(?:Copy code)+[ \t]*\n?")
+# The header of a code block as markdownify left it: "```" then the language and the copy button's
+# text, glued ("```\npythonCopy codeimport os") or on lines of their own ("```\npython\nCopy code\n"), and
+# possibly after an info string the converter already wrote ("```python\npythonCopy code"): group 1 is
+# that info string, group 2 the label. Both become the fence's info string: "```python\nimport os".
+_COPY_CODE_HEADER = re.compile(
+    r"([\w#+.-]{0,30})[ \t]*\n?[ \t]*([\w#+.-]{0,30}?)[ \t]*\n?[ \t]*(?:Copy code|Copied!)+[ \t]*\n?"
+)
 _FENCE = re.compile(r"```")
 # Code (fenced blocks, an unclosed fence to the end, inline spans): never rewritten by prose fixes.
 _CODE = re.compile(r"```[\s\S]*?(?:```|\Z)|`[^`\n]+`")
@@ -142,7 +147,7 @@ def fix_copy_code(text: str, stats: Counter) -> str:
             position, opening = close + 3, True
             stats["values:empty_copy_code_block_removed"] += 1
             continue
-        out.append(text[position : fence.end()] + header.group(1) + "\n")
+        out.append(text[position : fence.end()] + _language(header.group(1), header.group(2)) + "\n")
         position = header.end()
         stats["values:copy_code_header_fixed"] += 1
     out.append(text[position:])
@@ -150,6 +155,18 @@ def fix_copy_code(text: str, stats: Counter) -> str:
     if stats_before != stats["values:empty_copy_code_block_removed"]:
         text = outside_code(text, lambda prose: _MANY_NEWLINES.sub("\n\n", prose))  # close the gap it leaves
     return text
+
+
+def _language(info: str, label: str) -> str:
+    """The fence's info string from what the header held: the converter's info string, else the page's label.
+
+    "pythonpython" (an info string glued to the same label) is "python".
+    """
+    language = info or label
+    half = len(language) // 2
+    if language and len(language) % 2 == 0 and language[:half] == language[half:]:
+        language = language[:half]
+    return language
 
 
 def remove_artefacts(text: str, stats: Counter) -> str:

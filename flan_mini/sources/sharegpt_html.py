@@ -31,12 +31,23 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-# A reply is treated as an HTML document only when it opens like the ChatGPT page's fragments do:
-# the `markdown prose` / `request-:r0:` wrapper div, or a bare paragraph. Anything else is Markdown
-# (possibly with HTML *inside code*, which must stay untouched).
+# A reply is treated as an HTML document when it opens like the ChatGPT page's fragments do: the
+# `markdown prose` / `request-:r0:` wrapper div, or, without the wrapper (dumps that dropped it), a block
+# element of the page (`<div>`, `<p>`, `<ol>`, ...) when the reply also holds the end of a content element
+# (`</p>`, `</li>`, `</pre>`, ...). A regenerate counter ("2 / 2") may come first. Anything else is Markdown
+# (possibly with HTML *inside code*, which must stay untouched), e.g. "<div>a raw div answer</div>", which
+# may be HTML the model wrote and the page showed as text.
+_COUNTER_PREFIX = r"\A\s*(?:\d{1,3} / \d{1,3}\s*)?"
 _HTML_DOCUMENT = re.compile(
-    r"""\A\s*(?:<div\b[^>]*\bclass\s*=\s*["'][^"']*\b(?:markdown|prose|request-)[^"']*["'][^>]*>|<p>[\s\S]*</p>)"""
+    _COUNTER_PREFIX + r"""<div\b[^>]*\bclass\s*=\s*["'][^"']*\b(?:markdown|prose|request-)[^"']*["'][^>]*>"""
 )
+_BLOCK_START = re.compile(_COUNTER_PREFIX + r"<(?:div|p|ol|ul|pre|h[1-6]|table|blockquote)\b[^>]*>", re.IGNORECASE)
+_CONTENT_END = re.compile(r"</(?:p|li|pre|h[1-6]|td|th|blockquote)\s*>", re.IGNORECASE)
+# The header ChatGPT puts at the top of a code block, when it is left in the block's text: the language
+# label and the copy button's text, glued ("pythonCopy code") or on lines of their own.
+_LABEL_AND_BUTTON = re.compile(r"\A[ \t\n]*([\w#+.-]{0,30}?)[ \t]*\n?[ \t]*(?:Copy code|Copied!)+[ \t]*\n?")
+_BUTTON_TEXT = re.compile(r"Copy code|Copied!")
+_LABEL = re.compile(r"[\w#+.-]{1,30}")
 _SKIPPED = frozenset({"svg", "button", "script", "style", "head", "title", "noscript"})
 _HEADINGS = {f"h{i}": i for i in range(1, 7)}
 _VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "col", "area", "source"})
@@ -50,7 +61,12 @@ _PLACEHOLDERS = re.compile(r"\x00(\d+)\x00")
 
 def looks_like_html(text: str) -> bool:
     """True for a reply stored as the ChatGPT page's HTML (see `_HTML_DOCUMENT`)."""
-    return text.lstrip()[:1] == "<" and _HTML_DOCUMENT.match(text) is not None
+    start = text.lstrip()[:1]
+    if not (start == "<" or start.isdigit()):
+        return False
+    if _HTML_DOCUMENT.match(text):
+        return True
+    return _BLOCK_START.match(text) is not None and _CONTENT_END.search(text) is not None
 
 
 def html_to_markdown(html: str) -> str:
@@ -81,6 +97,7 @@ class _MarkdownWriter(HTMLParser):
         self.pre_text: list[str] = []  # all text inside <pre>, header included
         self.pre_code: list[str] | None = None  # text inside <pre><code>, if any
         self.pre_lang: str | None = None
+        self.pre_header: list[str] = []  # text inside <pre> before the copy button: the language label
         self.in_pre_code = 0
         self.blocks: list[str] = []  # finished code blocks, swapped in after newlines are tidied
         self.tables: list[list[list[str]]] = []
@@ -124,6 +141,11 @@ class _MarkdownWriter(HTMLParser):
     # -- parser callbacks ----------------------------------------------------------------------------
     def handle_starttag(self, tag, attrs):
         attributes = {k: (v or "") for k, v in attrs}
+        if tag == "button" and self.pre_depth and not self.skip_depth and self.pre_code is None:
+            # The copy button sits in the block's header, after the language label: what came before it
+            # is header, not code (some markups have no <code> element to tell them apart).
+            self.pre_header += self.pre_text
+            self.pre_text = []
         if self.skip_depth or tag in _SKIPPED:
             if tag not in _VOID:
                 self.skip_depth += 1
@@ -141,7 +163,7 @@ class _MarkdownWriter(HTMLParser):
                 self._pre_text("\n")
             return
         if tag == "pre":
-            self.pre_depth, self.pre_text, self.pre_code, self.pre_lang = 1, [], None, None
+            self.pre_depth, self.pre_text, self.pre_code, self.pre_lang, self.pre_header = 1, [], None, None, []
         elif tag == "p":
             if not self.li_fresh:
                 self.block_break()
@@ -230,13 +252,19 @@ class _MarkdownWriter(HTMLParser):
 
     def _finish_pre(self) -> None:
         everything = "".join(self.pre_text)
+        header = "".join(self.pre_header)
         if self.pre_code is not None:
             code = "".join(self.pre_code)
             # The block's header (outside <code>) holds the language and the "Copy code" button text.
-            header = everything.replace(code, "", 1).replace("Copy code", "").strip()
-            lang = self.pre_lang or (header if re.fullmatch(r"[\w#+.-]{1,30}", header) else "")
+            header += everything.replace(code, "", 1)
         else:
-            code, lang = everything, self.pre_lang or ""
+            code = everything
+        # A label and button text left inside the code itself ("pythonCopy codeprint(1)").
+        if (glued := _LABEL_AND_BUTTON.match(code)) is not None:
+            header += glued.group(1)
+            code = code[glued.end() :]
+        header = _BUTTON_TEXT.sub("", header).strip()
+        lang = self.pre_lang or (header if _LABEL.fullmatch(header) else "")
         code = code.strip("\n")
         fence = "```" if "```" not in code else "~~~~"
         self.blocks.append(f"{fence}{lang}\n{code}\n{fence}")

@@ -32,6 +32,7 @@ def build_table(rows: list[dict]) -> pa.Table:
         "template_id": [None] * len(rows),
         "template_type": [None] * len(rows),
         "num_shots": [None] * len(rows),
+        "source_id": [None] * len(rows),
     }
     table = pa.Table.from_pydict(columns, schema=OUTPUT_SCHEMA)
     order = [r.get("_order", i) for i, r in enumerate(rows)]

@@ -46,6 +46,7 @@ def write_built_folder(folder: Path, rows: int = 120, convs: list[list[dict]] | 
             "template_id": [None] * len(convs),
             "template_type": [None] * len(convs),
             "num_shots": [None] * len(convs),
+            "source_id": [None] * len(convs),
         },
         schema=OUTPUT_SCHEMA,
     )

@@ -1,0 +1,160 @@
+"""Splitting a cleaned ShareGPT conversation into pieces that fit a budget: lengths in characters or tokens, as
+the trainer sees them in a chat format, and the split itself (`split_points`, in sharegpt_clean.py).
+
+With `chat_format: vicuna_v1.1` and `unit: tokens`, a piece of exchanges (q1, a1), (q2, a2) is measured as
+
+    1 (start token) + len("<system prompt> ") + len("USER: q1 ") + len("ASSISTANT: a1</s>") + len("USER: q2 ") + ...
+
+each part tokenised on its own (a token the tokenizer would merge across two parts is counted twice, so the
+estimate errs towards shorter pieces), and max_length is the training sequence length itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
+
+from ..errors import SourceError
+from .base import StrictModel
+from .sharegpt_clean import HUMAN
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class SplitConfig(StrictModel):
+    max_length: PositiveInt | None = Field(
+        8192,
+        description="Longest piece, in `unit`s: longer conversations are cut between exchanges into pieces that fit "
+        "(an exchange longer than this on its own is kept whole). null: no splitting. The default, 8192 characters, "
+        "is about FastChat's 2048 LLaMA tokens of English.",
+    )
+    unit: Literal["chars", "tokens"] = Field(
+        "chars", description="What max_length counts: characters (offline, no dependency) or tokens of `tokenizer`."
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="With unit: tokens, the tokenizer to count with: a tokenizer.json file or a folder holding one "
+        "(relative to the recipe file), or a Hub model id (needs the Hub or the local HF cache). Needs `tokenizers`.",
+    )
+    turn_overhead: NonNegativeInt = Field(
+        0, description="Added to each turn's length for the role tags a chat template adds (FastChat counts 6 tokens)."
+    )
+    chat_format: str | None = Field(
+        None,
+        description="Count each piece as the trainer sees it in this conversation format (vicuna_v1.1, the reference "
+        "adapter's): every turn with its role tags and separators, plus the format's system prompt and, in tokens, "
+        "the start token once per piece. max_length is then the training sequence length itself (e.g. 1280).",
+    )
+
+    @field_validator("chat_format")
+    @classmethod
+    def _known_format(cls, value):
+        if value is not None:
+            from finetune.conversation import FORMATS  # a plain dataclass module: no torch
+
+            if value not in FORMATS:
+                raise ValueError(f"unknown chat_format {value!r}; expected one of: {', '.join(sorted(FORMATS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _tokenizer_matches_unit(self):
+        if self.unit == "tokens" and not self.tokenizer:
+            raise ValueError("unit: tokens needs a tokenizer (a tokenizer.json path or a Hub model id)")
+        if self.tokenizer and self.unit != "tokens":
+            raise ValueError("a tokenizer is only used with unit: tokens")
+        return self
+
+
+def describe_split(split: SplitConfig) -> str:
+    """The settings in one line, for dry runs and the manifest."""
+    if split.max_length is None:
+        return "off"
+    return (
+        f"at {split.max_length:,} {split.unit}" + (f" of {split.tokenizer}" if split.tokenizer else "")
+        + (f" in the {split.chat_format} format (system prompt included)" if split.chat_format else "")
+        + (f", +{split.turn_overhead} per turn" if split.turn_overhead else "")
+    )
+
+
+class Splitter:
+    """Measures exchanges for one source's split settings; loads its tokenizer once."""
+
+    def __init__(self, config: SplitConfig, base_dir: Path | None = None):
+        self.config, self.base_dir = config, base_dir
+        self._tokenizer = None
+        self._piece_overhead: int | None = None
+
+    def lengths(self, texts: list[str]) -> list[int]:
+        """Characters, or tokens (special tokens not added), of each text."""
+        if self.config.unit == "tokens":
+            return [len(e.ids) for e in self.load_tokenizer().encode_batch(texts, add_special_tokens=False)]
+        return [len(text) for text in texts]
+
+    def chat_format(self):
+        """The ConversationFormat named by chat_format, or None."""
+        name = self.config.chat_format
+        if name is None:
+            return None
+        from finetune.conversation import FORMATS
+
+        return FORMATS[name]
+
+    def budget(self) -> int | None:
+        """What the exchanges of one piece may take: max_length less, with a chat format, the piece's own
+        overhead (the system prompt, its separator and, in tokens, the start token)."""
+        split = self.config
+        if split.max_length is None or (fmt := self.chat_format()) is None:
+            return split.max_length
+        if self._piece_overhead is None:
+            self._piece_overhead = self.lengths([fmt.system + fmt.sep])[0] + (split.unit == "tokens")
+            if self._piece_overhead >= split.max_length:
+                raise SourceError(
+                    f"split_conversations.max_length {split.max_length:,} {split.unit} leaves no room for turns: "
+                    f"the {fmt.name} system prompt alone takes {self._piece_overhead:,}"
+                )
+        return split.max_length - self._piece_overhead
+
+    def pair_lengths(self, turns: list[tuple[str, str]]) -> list[int]:
+        """Length of each exchange: its two turns (with their role tags when a chat format is set), plus overheads.
+
+        Turns are measured one by one, so a token the trainer's tokenizer would merge across two turns is
+        counted twice: the estimate errs towards shorter pieces.
+        """
+        split = self.config
+        fmt = self.chat_format()
+        if fmt is None:
+            texts = [value for _, value in turns]
+        else:  # as ConversationFormat.render writes them: "USER: q " and "ASSISTANT: a</s>"
+            texts = [f"{fmt.user_role}: {value}{fmt.sep}" if role == HUMAN else f"{fmt.assistant_role}: {value}{fmt.sep2}"
+                     for role, value in turns]
+        lengths = [length + split.turn_overhead for length in self.lengths(texts)]
+        return [lengths[i] + lengths[i + 1] for i in range(0, len(lengths), 2)]
+
+    def load_tokenizer(self):
+        if self._tokenizer is not None:
+            return self._tokenizer
+        spec = self.config.tokenizer
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise SourceError("split_conversations.unit: tokens needs the `tokenizers` package (pip install tokenizers)") from None
+        path = Path(spec).expanduser()
+        if not path.is_absolute() and self.base_dir is not None:
+            path = self.base_dir / path
+        if path.is_dir():
+            path = path / "tokenizer.json"
+        try:
+            if path.is_file():
+                self._tokenizer = Tokenizer.from_file(str(path))
+            elif _HUB_ID.match(spec):
+                self._tokenizer = Tokenizer.from_pretrained(spec)
+            else:
+                raise SourceError(f"split_conversations.tokenizer {spec!r}: no tokenizer.json at {path}, and not a Hub model id (org/name)")
+        except SourceError:
+            raise
+        except Exception as exc:  # tokenizers raises plain Exceptions for unreadable files and Hub failures
+            raise SourceError(f"split_conversations.tokenizer {spec!r}: cannot load ({exc})") from None
+        return self._tokenizer
