@@ -200,7 +200,8 @@ def test_the_readmes_build_then_train_commands_resolve(readme):
 
     import yaml
 
-    blocks = re.findall(r"```[^\n]*\n(.*?)```", (REPO / readme).read_text(encoding="utf-8"), flags=re.S)
+    # Fences at the start of a line only: prose may quote ``` inline.
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", (REPO / readme).read_text(encoding="utf-8"), flags=re.S | re.M)
     checked = 0
     for block in blocks:
         built = {
