@@ -47,13 +47,23 @@ def inverse_mod_2_64(odd: int) -> int:
     return inv
 
 
+# base -> [base^0, base^1, ...] computed so far. Every batch needs a prefix of the same table, so it is grown
+# (doubling) and sliced instead of recomputed per batch; each process keeps its own copy.
+_POWERS: dict[int, np.ndarray] = {}
+
+
 def powers(base: int, count: int) -> np.ndarray:
-    """[base^0, base^1, ..., base^(count-1)] mod 2^64 as uint64 (cumprod wraps like the arithmetic we want)."""
-    out = np.full(count, U64(base), dtype=U64)
-    if count:
-        out[0] = U64(1)
-        np.cumprod(out, out=out)
-    return out
+    """[base^0, base^1, ..., base^(count-1)] mod 2^64 as uint64, read-only (cumprod wraps like the arithmetic
+    we want). Cached per base: a batch asks for a prefix of a table that earlier batches already built."""
+    table = _POWERS.get(base)
+    if table is None or len(table) < count:
+        size = max(count, 2 * len(table) if table is not None else 1 << 16)
+        table = np.full(size, U64(base), dtype=U64)
+        table[0] = U64(1)
+        np.cumprod(table, out=table)
+        table.flags.writeable = False
+        _POWERS[base] = table
+    return table[:count]
 
 
 def hash_strings(values: pa.Array) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""One batch of rows to sketches (signature, band keys, exact key), and running batches on N processes."""
+"""Batches of rows to sketches (band keys, exact key) and, for candidate rows only, to what verifies a pair
+(shingle sets or signatures); running batches on N processes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from .hashing import U32, U64
 from .lsh import band_keys
 from .minhash import permutations, signatures
 from .shingle import shingle_hashes, token_values
-from .texts import TextSpec, compared_text
+from .texts import TextSpec, compared_text, text_bytes
+from .verify import ShingleSets, shingle_sets
 
 
 @dataclass(frozen=True)
@@ -33,23 +35,25 @@ class SketchPlan:
     bands: int
     rows: int
     max_chars: int | None
+    mode: str = "exact"  # exact: candidate rows give shingle sets; datasketch: signatures
 
 
 @dataclass
 class Sketches:
-    """Per-row results for ``n`` rows; row i of every array belongs to input row i."""
+    """Per-row results for ``n`` rows; row i of every array belongs to input row i. No signature is kept: the
+    band keys are all LSH needs, and only rows in candidate pairs are sketched again (see ``details``)."""
 
-    signatures: np.ndarray  # (n, num_perm) uint32
     band_keys: np.ndarray  # (n, bands) uint64
     exact_keys: np.ndarray  # (n, 2) uint64
     shingles: np.ndarray  # (n,) int64: shingle count; 0 = nothing to compare (empty after normalising)
     truncated: np.ndarray  # (n,) bool: compared text cut to max_chars
     invalid_utf8: np.ndarray  # (n,) bool: compared text had bytes that are not UTF-8 (replaced by U+FFFD)
 
+    FIELDS = ("band_keys", "exact_keys", "shingles", "truncated", "invalid_utf8")
+
     @classmethod
     def allocate(cls, n: int, plan: SketchPlan) -> Sketches:
         return cls(
-            np.empty((n, plan.num_perm), U32),
             np.empty((n, plan.bands), U64),
             np.empty((n, 2), U64),
             np.empty(n, np.int64),
@@ -59,15 +63,12 @@ class Sketches:
 
     def put(self, start: int, part: Sketches) -> None:
         stop = start + len(part.shingles)
-        for name in ("signatures", "band_keys", "exact_keys", "shingles", "truncated", "invalid_utf8"):
+        for name in self.FIELDS:
             getattr(self, name)[start:stop] = getattr(part, name)
 
 
-def sketch_batch(plan: SketchPlan, batch: pa.Table) -> Sketches:
-    """Compared text -> normalised tokens -> shingles -> MinHash signature, band keys and exact key, per row.
-
-    Every output row depends only on that row's text and the plan, never on the batch it came in.
-    """
+def _shingle_batch(plan: SketchPlan, batch: pa.Table, wide: bool):
+    """Compared text -> normalised tokens -> shingle hashes (offsets per row), exact keys, truncated, invalid."""
     text, invalid = repair_utf8(compared_text(batch, plan.spec))
     truncated = np.zeros(len(text), dtype=bool)
     if plan.max_chars is not None and len(text) and pc.max(pc.binary_length(text)).as_py() > plan.max_chars:
@@ -77,15 +78,36 @@ def sketch_batch(plan: SketchPlan, batch: pa.Table) -> Sketches:
             text = pc.utf8_slice_codeunits(text, 0, plan.max_chars)
     tokens = tokenize(text, plan.norm)
     values, offsets = token_values(tokens, plan.shingle_kind)
-    shingles, shingle_offsets, exact = shingle_hashes(values, offsets, plan.shingle_size)
-    a, b = permutations(plan.num_perm, plan.seed)
-    sig = signatures(shingles, shingle_offsets, a, b)
-    return Sketches(sig, band_keys(sig, plan.bands, plan.rows), exact, np.diff(shingle_offsets), truncated, invalid)
+    shingles, shingle_offsets, exact = shingle_hashes(values, offsets, plan.shingle_size, wide=wide)
+    return shingles, shingle_offsets, exact, truncated, invalid
 
 
-def _sketch_ipc(plan: SketchPlan, payload: bytes) -> Sketches:
+def sketch_batch(plan: SketchPlan, batch: pa.Table) -> Sketches:
+    """Compared text -> normalised tokens -> shingles -> MinHash signature -> band keys, and the exact key.
+
+    Every output row depends only on that row's text and the plan, never on the batch it came in.
+    """
+    shingles, shingle_offsets, exact, truncated, invalid = _shingle_batch(plan, batch, wide=False)
+    sig = signatures(shingles, shingle_offsets, *permutations(plan.num_perm, plan.seed))
+    return Sketches(band_keys(sig, plan.bands, plan.rows), exact, np.diff(shingle_offsets), truncated, invalid)
+
+
+def detail_batch(plan: SketchPlan, batch: pa.Table) -> ShingleSets | np.ndarray:
+    """What decides a candidate pair, per row: its shingle set (exact mode) or its MinHash signature
+    (datasketch mode, bit-identical to pass one's and to datasketch's)."""
+    wide = plan.mode == "exact"
+    shingles, shingle_offsets, *_ = _shingle_batch(plan, batch, wide=wide)
+    if wide:
+        return shingle_sets(shingles, shingle_offsets)
+    return signatures(shingles, shingle_offsets, *permutations(plan.num_perm, plan.seed))
+
+
+_TASKS = {"sketch": sketch_batch, "detail": detail_batch}
+
+
+def _run_ipc(task: str, plan: SketchPlan, payload: bytes):
     """Worker entry point: the batch arrives as an Arrow IPC stream (compact even for slices of big tables)."""
-    return sketch_batch(plan, pa.ipc.open_stream(payload).read_all())
+    return _TASKS[task](plan, pa.ipc.open_stream(payload).read_all())
 
 
 def _to_ipc(table: pa.Table) -> bytes:
@@ -121,33 +143,51 @@ def batch_bounds(byte_sizes: np.ndarray, max_rows: int, max_bytes: int) -> list[
     return bounds
 
 
+def map_batches(task: str, table: pa.Table, plan: SketchPlan, bounds: list[tuple[int, int]], workers: int):
+    """Yield (start, result) of ``task`` on every batch of ``table`` at ``bounds``, in order, on ``workers``
+    processes. Batches go to workers as IPC bytes with at most two per worker in flight (bounded memory)."""
+    columns = table.select(plan.spec.input_columns())
+    workers = min(workers, len(bounds))  # never more processes than batches
+    if workers <= 1:
+        for start, stop in bounds:
+            yield start, _TASKS[task](plan, columns.slice(start, stop - start))
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+        pending: deque = deque()
+        for start, stop in bounds:
+            payload = _to_ipc(columns.slice(start, stop - start))
+            pending.append((start, pool.submit(_run_ipc, task, plan, payload)))
+            while len(pending) >= 2 * workers:
+                first, future = pending.popleft()
+                yield first, future.result()
+        while pending:
+            first, future = pending.popleft()
+            yield first, future.result()
+
+
 def sketch_table(
     table: pa.Table,
     plan: SketchPlan,
     bounds: list[tuple[int, int]],
     workers: int,
 ) -> Sketches:
-    """Sketch every row of ``table`` (batches at ``bounds``) on ``workers`` processes; the same for any count.
-
-    Batches go to workers as IPC bytes with at most two per worker in flight (bounded memory); results are
-    written at their batch's rows, so completion order does not matter.
-    """
+    """Sketch every row of ``table`` (batches at ``bounds``) on ``workers`` processes; the same for any count."""
     out = Sketches.allocate(table.num_rows, plan)
-    columns = table.select(plan.spec.input_columns())
-    workers = min(workers, len(bounds))  # never more processes than batches
-    if workers <= 1:
-        for start, stop in bounds:
-            out.put(start, sketch_batch(plan, columns.slice(start, stop - start)))
-        return out
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-        pending: deque = deque()
-        for start, stop in bounds:
-            payload = _to_ipc(columns.slice(start, stop - start))
-            pending.append((start, pool.submit(_sketch_ipc, plan, payload)))
-            while len(pending) >= 2 * workers:
-                first, future = pending.popleft()
-                out.put(first, future.result())
-        while pending:
-            first, future = pending.popleft()
-            out.put(first, future.result())
+    for start, part in map_batches("sketch", table, plan, bounds, workers):
+        out.put(start, part)
     return out
+
+
+def details(
+    table: pa.Table, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, workers: int
+) -> ShingleSets | np.ndarray:
+    """``detail_batch`` for the input rows ``rows`` (the rows of candidate pairs), in that order: shingle sets
+    or a (len(rows), num_perm) signature matrix. The same for any worker count or batch size."""
+    subset = table.select(plan.spec.input_columns()).take(pa.array(rows, type=pa.int64()))
+    bounds = batch_bounds(text_bytes(subset, plan.spec), max_rows, max_bytes)
+    parts = [part for _, part in map_batches("detail", subset, plan, bounds, workers)]
+    if plan.mode == "exact":
+        return ShingleSets.concat(parts)
+    if not parts:
+        return np.zeros((0, plan.num_perm), dtype=U32)
+    return np.concatenate(parts)

@@ -16,8 +16,9 @@ from .hashing import U64, fmix64
 from .lsh import candidate_pairs
 from .minhash import estimate_jaccard
 from .report import cluster_table, summarize
-from .sketch import SketchPlan, batch_bounds, sketch_table
+from .sketch import SketchPlan, batch_bounds, details, sketch_table
 from .texts import TextSpec, text_bytes
+from .verify import exact_jaccard
 
 # Text per batch handed to one worker: big enough to amortise the per-call overhead, small enough that a
 # batch's temporaries (about 40 bytes per character in char mode) stay in the low hundreds of MB.
@@ -101,7 +102,9 @@ def deduplicate(
         bands=bands,
         rows=rows,
         max_chars=config.max_chars,
+        mode=config.mode,
     )
+    workers = workers if workers is not None else config.workers
     names, code = _source_codes(sources, n)
     listed = list(priority if priority is not None else (config.keep or []))
     source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
@@ -110,7 +113,7 @@ def deduplicate(
     perm = _keep_order(row_priority, order, ids)
 
     bounds = batch_bounds(text_bytes(table, spec), config.batch_rows, batch_bytes)
-    sketches = sketch_table(table, plan, bounds, workers if workers is not None else config.workers)
+    sketches = sketch_table(table, plan, bounds, workers)
     seconds["sketch"] = time.perf_counter() - started
 
     exact_keys, keys = sketches.exact_keys, sketches.band_keys
@@ -127,9 +130,22 @@ def deduplicate(
     heads = np.flatnonzero(group == np.arange(len(active)))
     head_rows = active[heads]
     left, right, lsh_stats = candidate_pairs(keys[head_rows], config.bucket_cap)
-    sig = sketches.signatures
-    similarity = estimate_jaccard(sig, head_rows[left], head_rows[right])
+    seconds["candidates"] = time.perf_counter() - grouping
+    # Pass two: only the rows of candidate pairs are sketched again, for what decides a pair (shingle sets in
+    # exact mode, signatures in datasketch mode); every near-duplicate and its keeper is among them.
+    verifying = time.perf_counter()
+    candidates = np.unique(np.concatenate([head_rows[left], head_rows[right]]))
+    detail = details(table, candidates, plan, config.batch_rows, batch_bytes, workers)
+
+    def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
+        a, b = np.searchsorted(candidates, a), np.searchsorted(candidates, b)
+        return exact_jaccard(detail, a, b) if config.mode == "exact" else estimate_jaccard(detail, a, b)
+
+    similarity = similarity_of(head_rows[left], head_rows[right])
     accepted = similarity >= config.threshold if config.verify else np.ones(len(left), dtype=bool)
+    seconds["verify"] = time.perf_counter() - verifying
+    grouping = time.perf_counter()
     root = connected_components(len(heads), left[accepted], right[accepted])
     head_index = np.empty(len(active), dtype=np.int64)
     head_index[heads] = np.arange(len(heads))
@@ -141,7 +157,7 @@ def deduplicate(
     exact = removed & (group == keeper)
     near = removed & ~exact
     sim_to_keeper = np.ones(len(active), dtype=np.float64)
-    sim_to_keeper[near] = estimate_jaccard(sig, active[near], active[keeper[near]])
+    sim_to_keeper[near] = similarity_of(active[near], active[keeper[near]])
 
     keep = np.ones(n, dtype=bool)
     keep[active[removed]] = False
@@ -188,6 +204,7 @@ def deduplicate(
             "candidate_pairs": int(len(left)),
             "verified_pairs": int(accepted.sum()),
             "rejected_pairs": int(len(left) - accepted.sum()),
+            "rows_in_candidate_pairs": int(len(candidates)),
             **lsh_stats,
         },
     )
