@@ -59,8 +59,10 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def candidate_pairs(keys: np.ndarray, bucket_cap: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """Distinct pairs (i < j) of rows that share a key in at least one band, sorted; i, j index ``keys``.
 
-    Per band: sort the keys (stable, so members of a bucket stay in index order), find runs of equal keys,
-    and pair the members of each run. Example: keys [7, 3, 7, 7] -> bucket {0, 2, 3} -> (0,2) (0,3) (2,3).
+    Per band: find the keys held by two rows or more (a plain sort of the keys, SIMD-fast), keep only their rows
+    (usually a few percent), sort those by key (stable, so members of a bucket stay in index order), find runs
+    of equal keys, and pair the members of each run. Example: keys [7, 3, 7, 7] -> shared {7} -> rows 0, 2, 3
+    -> bucket {0, 2, 3} -> (0,2) (0,3) (2,3). A stable argsort of every row per band cost 6x more.
     A bucket with more than ``bucket_cap`` members pairs each member with the first ``bucket_cap`` only,
     so its cost is linear in its size; callers order rows by keep priority, making those the likely keepers.
     """
@@ -70,11 +72,17 @@ def candidate_pairs(keys: np.ndarray, bucket_cap: int) -> tuple[np.ndarray, np.n
     largest = 0
     for band in range(keys.shape[1]):
         column = keys[:, band]
-        order = np.argsort(column, kind="stable")
+        by_key = np.sort(column)
+        shared = np.unique(by_key[1:][by_key[1:] == by_key[:-1]])
+        if not len(shared):
+            continue
+        slot = np.minimum(np.searchsorted(shared, column), len(shared) - 1)
+        rows_in = np.flatnonzero(shared[slot] == column)  # ascending: bucket members stay in index order
+        order = rows_in[np.argsort(column[rows_in], kind="stable")]
         ordered = column[order]
         edges = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
         starts = np.concatenate([[0], edges])
-        sizes = np.diff(np.concatenate([starts, [n]]))
+        sizes = np.diff(np.concatenate([starts, [len(order)]]))
         multi = sizes >= 2
         if not multi.any():
             continue

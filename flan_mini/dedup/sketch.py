@@ -143,21 +143,39 @@ def batch_bounds(byte_sizes: np.ndarray, max_rows: int, max_bytes: int) -> list[
     return bounds
 
 
-def map_batches(task: str, table: pa.Table, plan: SketchPlan, bounds: list[tuple[int, int]], workers: int):
-    """Yield (start, result) of ``task`` on every batch of ``table`` at ``bounds``, in order, on ``workers``
-    processes. Batches go to workers as IPC bytes with at most two per worker in flight (bounded memory)."""
-    columns = table.select(plan.spec.input_columns())
-    workers = min(workers, len(bounds))  # never more processes than batches
-    if workers <= 1:
-        for start, stop in bounds:
-            yield start, _TASKS[task](plan, columns.slice(start, stop - start))
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+class Workers:
+    """Processes for batches, shared by both passes of one dedup (forked once, on first need; a context manager).
+
+    ``map(task, table, plan, bounds)`` yields (start, result) of ``task`` on every batch at ``bounds``, in order.
+    Batches go to workers as IPC bytes with at most two per worker in flight (bounded memory); with one
+    worker, or one batch, they run in this process.
+    """
+
+    def __init__(self, count: int):
+        self.count = max(1, int(count))
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+    def map(self, task: str, table: pa.Table, plan: SketchPlan, bounds: list[tuple[int, int]]):
+        columns = table.select(plan.spec.input_columns())
+        if self.count <= 1 or len(bounds) <= 1:
+            for start, stop in bounds:
+                yield start, _TASKS[task](plan, columns.slice(start, stop - start))
+            return
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(max_workers=self.count, mp_context=_context())
         pending: deque = deque()
         for start, stop in bounds:
             payload = _to_ipc(columns.slice(start, stop - start))
-            pending.append((start, pool.submit(_run_ipc, task, plan, payload)))
-            while len(pending) >= 2 * workers:
+            pending.append((start, self.pool.submit(_run_ipc, task, plan, payload)))
+            while len(pending) >= 2 * self.count:
                 first, future = pending.popleft()
                 yield first, future.result()
         while pending:
@@ -169,25 +187,44 @@ def sketch_table(
     table: pa.Table,
     plan: SketchPlan,
     bounds: list[tuple[int, int]],
-    workers: int,
+    workers: int | Workers,
 ) -> Sketches:
     """Sketch every row of ``table`` (batches at ``bounds``) on ``workers`` processes; the same for any count."""
     out = Sketches.allocate(table.num_rows, plan)
-    for start, part in map_batches("sketch", table, plan, bounds, workers):
-        out.put(start, part)
+    with _workers(workers) as pool:
+        for start, part in pool.map("sketch", table, plan, bounds):
+            out.put(start, part)
     return out
 
 
 def details(
-    table: pa.Table, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, workers: int
+    table: pa.Table, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, workers: int | Workers
 ) -> ShingleSets | np.ndarray:
     """``detail_batch`` for the input rows ``rows`` (the rows of candidate pairs), in that order: shingle sets
     or a (len(rows), num_perm) signature matrix. The same for any worker count or batch size."""
     subset = table.select(plan.spec.input_columns()).take(pa.array(rows, type=pa.int64()))
     bounds = batch_bounds(text_bytes(subset, plan.spec), max_rows, max_bytes)
-    parts = [part for _, part in map_batches("detail", subset, plan, bounds, workers)]
+    with _workers(workers) as pool:
+        parts = [part for _, part in pool.map("detail", subset, plan, bounds)]
     if plan.mode == "exact":
         return ShingleSets.concat(parts)
     if not parts:
         return np.zeros((0, plan.num_perm), dtype=U32)
     return np.concatenate(parts)
+
+
+class _Borrowed:
+    """A caller's Workers used inside a ``with``: leaves the pool running for the caller's next pass."""
+
+    def __init__(self, workers: Workers):
+        self.workers = workers
+
+    def __enter__(self) -> Workers:
+        return self.workers
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _workers(workers: int | Workers):
+    return _Borrowed(workers) if isinstance(workers, Workers) else Workers(workers)

@@ -16,7 +16,7 @@ from .hashing import U64, fmix64
 from .lsh import candidate_pairs
 from .minhash import estimate_jaccard
 from .report import cluster_table, summarize
-from .sketch import SketchPlan, batch_bounds, details, sketch_table
+from .sketch import SketchPlan, Workers, batch_bounds, details, sketch_table
 from .texts import TextSpec, text_bytes
 from .verify import exact_jaccard
 
@@ -88,9 +88,7 @@ def deduplicate(
     """The stage on any table: ``spec`` says which text is compared, ``sources`` names each row's source
     (None: one source, "all"), ``order`` and ``ids`` break ties in keep priority, in that order."""
     started = time.perf_counter()
-    seconds = {}
     spec.check(table.schema, "dedup")
-    n = table.num_rows
     bands, rows = config.lsh_params()
     plan = SketchPlan(
         spec=spec,
@@ -104,7 +102,15 @@ def deduplicate(
         max_chars=config.max_chars,
         mode=config.mode,
     )
-    workers = workers if workers is not None else config.workers
+    with Workers(workers if workers is not None else config.workers) as pool:  # one pool for both passes
+        return _deduplicate(table, config, plan, sources, order, ids, priority, pool, batch_bytes, started)
+
+
+def _deduplicate(table, config, plan, sources, order, ids, priority, workers, batch_bytes, started) -> DedupResult:
+    """``deduplicate`` once its plan is made and its processes are up (``workers``: a sketch.Workers)."""
+    seconds = {}
+    n = table.num_rows
+    bands, rows = plan.bands, plan.rows
     names, code = _source_codes(sources, n)
     listed = list(priority if priority is not None else (config.keep or []))
     source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
@@ -112,7 +118,7 @@ def deduplicate(
     # Rank = position in keep order; every later step works on ranks, so the input's row order never matters.
     perm = _keep_order(row_priority, order, ids)
 
-    bounds = batch_bounds(text_bytes(table, spec), config.batch_rows, batch_bytes)
+    bounds = batch_bounds(text_bytes(table, plan.spec), config.batch_rows, batch_bytes)
     sketches = sketch_table(table, plan, bounds, workers)
     seconds["sketch"] = time.perf_counter() - started
 
