@@ -141,7 +141,7 @@ class DedupConfig(BaseModel):
     @field_validator("weights")
     @classmethod
     def _weights(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
-        if value is not None and any(w < 0.0 or w > 1.0 for w in value) or abs(sum(value) - 1.0) > 1e-9:
+        if value is not None and (any(w < 0.0 or w > 1.0 for w in value) or abs(sum(value) - 1.0) > 1e-9):
             raise ValueError("must be two numbers in [0, 1] that sum to 1")
         return value
 
