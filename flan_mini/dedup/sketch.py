@@ -105,8 +105,18 @@ def detail_batch(plan: SketchPlan, batch: pa.Table) -> ShingleSets | np.ndarray:
 _TASKS = {"sketch": sketch_batch, "detail": detail_batch}
 
 
-def _run_ipc(task: str, plan: SketchPlan, payload: bytes):
-    """Worker entry point: the batch arrives as an Arrow IPC stream (compact even for slices of big tables)."""
+# Tables the workers were forked with, by token: a batch of one of them travels as (token, start, stop), with
+# no copy at all; any other table (or a spawned worker) gets its batches as IPC bytes.
+_INHERITED: dict[int, pa.Table] = {}
+_TOKENS = iter(range(1, 1 << 62))
+
+
+def _run_ipc(task: str, plan: SketchPlan, payload):
+    """Worker entry point: the batch arrives as an Arrow IPC stream (compact even for slices of big tables), or
+    as (token, start, stop) into a table inherited at fork."""
+    if isinstance(payload, tuple):
+        token, start, stop = payload
+        return _TASKS[task](plan, _INHERITED[token].slice(start, stop - start))
     return _TASKS[task](plan, pa.ipc.open_stream(payload).read_all())
 
 
@@ -154,6 +164,8 @@ class Workers:
     def __init__(self, count: int):
         self.count = max(1, int(count))
         self.pool: ProcessPoolExecutor | None = None
+        self.token: int | None = None  # of the table the workers were forked with
+        self.inherited: pa.Table | None = None
 
     def __enter__(self) -> Workers:
         return self
@@ -162,6 +174,8 @@ class Workers:
         if self.pool is not None:
             self.pool.shutdown()
             self.pool = None
+        _INHERITED.pop(self.token, None)
+        self.inherited = None
 
     def map(self, task: str, table: pa.Table, plan: SketchPlan, bounds: list[tuple[int, int]]):
         columns = table.select(plan.spec.input_columns())
@@ -170,10 +184,18 @@ class Workers:
                 yield start, _TASKS[task](plan, columns.slice(start, stop - start))
             return
         if self.pool is None:
-            self.pool = ProcessPoolExecutor(max_workers=self.count, mp_context=_context())
+            context = _context()
+            if context.get_start_method() == "fork":
+                # A fork-context pool forks every worker at its first submit, below: they inherit this table.
+                self.token, self.inherited = next(_TOKENS), columns
+                _INHERITED[self.token] = columns
+            self.pool = ProcessPoolExecutor(max_workers=self.count, mp_context=context)
         pending: deque = deque()
         for start, stop in bounds:
-            payload = _to_ipc(columns.slice(start, stop - start))
+            if columns is self.inherited:
+                payload = (self.token, start, stop)
+            else:
+                payload = _to_ipc(columns.slice(start, stop - start))
             pending.append((start, self.pool.submit(_run_ipc, task, plan, payload)))
             while len(pending) >= 2 * self.count:
                 first, future = pending.popleft()
