@@ -1,7 +1,7 @@
 """Benchmark: flan-mini's MinHash LSH dedup against datasketch and rensa on a planted corpus.
 
     python benchmarks/dedup.py                      # 100k and 1M documents; flan-mini on 1 and 2 workers
-    python benchmarks/dedup.py --sizes 20000 --workers 1 2 --methods flan-mini rensa
+    python benchmarks/dedup.py --sizes 20000 --workers 1 2 --methods flan-mini rensa --repeat 3
 
 rensa (a Rust MinHash wheel) is a peer, not a dependency: `pip install rensa` into the venv to include it
 (it is skipped, with a note, when missing).
@@ -10,7 +10,7 @@ For each size it generates a synthetic corpus of ~500-character documents (Zipf-
 split into a human and a gpt turn), 10% of them planted near-duplicates of another document with a known
 Jaccard similarity, computed exactly on the same shingles (the same normalisation, word 5-grams, Python
 sets). Every method then runs in its own subprocess, from the Parquet file to the set of removed rows, and
-the script prints documents per second end to end, peak memory (the main process's RSS, and PSS summed over it and its workers,
+the script prints documents per second end to end (the fastest of --repeat runs, taken round-robin), peak memory (the main process's RSS, and PSS summed over it and its workers,
 sampled every 20 ms; see PeakMemory), and the quality of the removed documents against the truth (a planted
 copy must go when its exact Jaccard to the earlier document is >= threshold and stay otherwise; every
 unplanted document must stay):
@@ -40,6 +40,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -366,6 +367,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS,
                         help="methods to run (flan-mini runs once per --workers)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs per method, round-robin; the fastest is reported (datasketch runs once)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the datasketch baseline")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--run-workers", type=int, default=1, help=argparse.SUPPRESS)
@@ -402,17 +405,29 @@ def main() -> None:
             methods += [(m, 1) for m in ["rensa", "rensa-16"] if m in args.methods and has_rensa]
             if not args.no_baseline and "datasketch" in args.methods:
                 methods.append(("datasketch", 1))
-            for method, workers in methods:
-                removed_path = Path(tmp) / "removed.npy"
-                command = [sys.executable, __file__, "--run", method, "--run-workers", str(workers),
-                           "--corpus", str(corpus), "--removed", str(removed_path),
-                           "--threshold", str(args.threshold), "--num-perm", str(args.num_perm)]
-                output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-                report = json.loads(output.strip().splitlines()[-1])
-                quality = score(np.load(removed_path), pairs, jaccard, n, args.threshold)
-                row = {"docs": n, "method": method, "workers": workers, **report, **quality}
-                rows.append(row)
-                print(_line(row), flush=True)
+            # Repetitions go round-robin over the methods, so a burst of load from elsewhere on the machine
+            # hits them alike; each method's fastest repetition is kept (the datasketch baseline runs once).
+            best: dict[tuple[str, int], dict] = {}
+            for repetition in range(args.repeat):
+                for method, workers in methods:
+                    if method == "datasketch" and repetition:
+                        continue
+                    removed_path = Path(tmp) / "removed.npy"
+                    command = [sys.executable, __file__, "--run", method, "--run-workers", str(workers),
+                               "--corpus", str(corpus), "--removed", str(removed_path),
+                               "--threshold", str(args.threshold), "--num-perm", str(args.num_perm)]
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    report = json.loads(output.strip().splitlines()[-1])
+                    # CPU seconds of the run and its workers: steadier than wall time on a shared machine.
+                    report["cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+                    quality = score(np.load(removed_path), pairs, jaccard, n, args.threshold)
+                    row = {"docs": n, "method": method, "workers": workers, **report, **quality}
+                    print(_line(row), flush=True)
+                    if (method, workers) not in best or row["seconds"] < best[(method, workers)]["seconds"]:
+                        best[(method, workers)] = row
+            rows.extend(best[key] for key in methods if key in best)
             _ratio(rows, n)
     _table(rows)
     for n in args.sizes:
@@ -428,6 +443,7 @@ def _text_lengths(table: pa.Table) -> np.ndarray:
 def _line(row: dict) -> str:
     return (
         f"  {row['method']:<20} workers={row['workers']}  {row['seconds']:7.1f} s  {row['docs'] / row['seconds']:9,.0f} docs/s"
+        f"  cpu {row['cpu']:6.1f} s"
         f"  peak RSS main {row['peak_rss_main'] / 2**30:5.2f} GiB, all processes {row['peak_memory'] / 2**30:5.2f} GiB"
         f"  precision {row['precision']:.4f}  recall {row['recall']:.4f}  near recall {row['near_recall']:.4f}"
         f"  strict precision {row['strict_precision']:.4f}"
@@ -437,8 +453,8 @@ def _line(row: dict) -> str:
 
 def _table(rows: list[dict]) -> None:
     print("\n| documents | method | workers | seconds | docs/s | peak RSS main (GiB) | peak all processes (GiB) "
-          "| precision | recall | near recall [t, t+0.1) | strict precision | x datasketch |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| precision | recall | near recall [t, t+0.1) | strict precision | cpu s | x datasketch |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         base = [r for r in rows if r["docs"] == row["docs"] and r["method"] == "datasketch"]
         speedup = f"{base[0]['seconds'] / row['seconds']:.1f}" if base else "-"
@@ -446,7 +462,7 @@ def _table(rows: list[dict]) -> None:
             f"| {row['docs']:,} | {row['method']} | {row['workers']} | {row['seconds']:.1f} | "
             f"{row['docs'] / row['seconds']:,.0f} | {row['peak_rss_main'] / 2**30:.2f} | "
             f"{row['peak_memory'] / 2**30:.2f} | {row['precision']:.4f} | "
-            f"{row['recall']:.4f} | {row['near_recall']:.4f} | {row['strict_precision']:.4f} | {speedup} |"
+            f"{row['recall']:.4f} | {row['near_recall']:.4f} | {row['strict_precision']:.4f} | {row['cpu']:.1f} | {speedup} |"
         )
 
 
