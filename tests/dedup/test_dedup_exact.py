@@ -120,3 +120,13 @@ def test_modes_and_their_band_weights():
     assert DedupConfig(mode="datasketch").lsh_params() == (9, 13)
     assert DedupConfig(weights=(0.5, 0.5)).lsh_params() == (9, 13)
     assert DedupConfig(bands=32, rows=4).lsh_params() == (32, 4)
+
+
+def test_a_table_in_several_chunks_gives_the_same_result(planted):
+    """Candidate rows are gathered record batch by record batch: chunk edges must not matter."""
+    table, _ = planted
+    chunked = pa.concat_tables([table.slice(0, 70), table.slice(70, 1), table.slice(71, 60), table.slice(131)])
+    assert chunked.column("conversations").num_chunks == 4
+    one, many = dedup_table(table, DedupConfig()), dedup_table(chunked, DedupConfig(), workers=2)
+    assert one.keep.equals(many.keep) and one.clusters.equals(many.clusters) and one.stats == many.stats
+    assert one.stats["near"] > 0
