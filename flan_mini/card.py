@@ -130,6 +130,8 @@ def _dedup_summary(dedup: dict | None) -> dict | None:
         "totals": {k: dedup.get(k) for k in ("rows_in", "exact", "near", "kept", "clusters")},
         "cluster_sizes": ", ".join(f"{size} rows: {count:,}" for size, count in sizes) or None,
         "clusters_file": (dedup.get("clusters_file") or {}).get("path"),
+        # How pairs were decided: builds before exact mode used the MinHash estimate; verify off accepts any pair.
+        "mode": p.get("mode", "datasketch") if p.get("verify", True) else "unverified",
     }
 
 

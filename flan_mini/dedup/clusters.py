@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .lsh import repeated_rows
+
 
 def exact_groups(keys: np.ndarray) -> np.ndarray:
     """For rows 0..m-1 with 128-bit keys (m x 2), the index of the first row with the same key.
@@ -12,15 +14,18 @@ def exact_groups(keys: np.ndarray) -> np.ndarray:
     [k1, k2, k1, k1] -> [0, 1, 0, 0].
     """
     m = len(keys)
-    if m == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((keys[:, 1], keys[:, 0]))  # stable: equal keys stay in row order
+    out = np.arange(m, dtype=np.int64)
+    # Only rows whose first key half repeats can share a key (usually a few percent): sort just those.
+    rows = repeated_rows(np.ascontiguousarray(keys[:, 0]))
+    if len(rows) == 0:
+        return out
+    sub = keys[rows]
+    order = rows[np.lexsort((sub[:, 1], sub[:, 0]))]  # stable: equal keys stay in row order
     ordered = keys[order]
-    new = np.ones(m, dtype=bool)
+    new = np.ones(len(order), dtype=bool)
     new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
     first = order[np.flatnonzero(new)]
     group = np.cumsum(new) - 1
-    out = np.empty(m, dtype=np.int64)
     out[order] = first[group]
     return out
 

@@ -33,6 +33,9 @@ def _load_section(path: Path) -> dict:
               help="YAML file with the dedup settings (a recipe's dedup: section, or the recipe itself).")
 @click.option("--threshold", type=float, help="Jaccard threshold in (0, 1). Default 0.8.")
 @click.option("--num-perm", type=int, help="MinHash permutations. Default 128.")
+@click.option("--mode", type=click.Choice(["exact", "datasketch"]),
+              help="exact (default): recall-tuned bands, pairs decided on the exact Jaccard of the shingle sets. "
+              "datasketch: datasketch's MinHashLSH semantics (estimated Jaccard).")
 @click.option("--bands", type=int, help="LSH bands (with --rows; bands x rows = num-perm).")
 @click.option("--rows", type=int, help="LSH rows per band (with --bands).")
 @click.option("--column", "columns", multiple=True,
@@ -46,7 +49,7 @@ def _load_section(path: Path) -> dict:
 @click.option("--keep", "keep", multiple=True, help="recipe_source names in keep priority order (repeatable).")
 @click.option("--workers", type=int, help="Processes computing signatures. Default 1.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists.")
-def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, bands, rows, columns, compare, shingle, ngram,
+def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, mode, bands, rows, columns, compare, shingle, ngram,
                   code, scope, keep, workers, overwrite):
     """Remove exact and near duplicates (MinHash LSH) from the Parquet shards in IN_DIR.
 
@@ -57,7 +60,7 @@ def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, bands, rows
     from .folder import dedup_folder
 
     section = _load_section(config_path) if config_path else {}
-    overrides = {"threshold": threshold, "num_perm": num_perm, "bands": bands, "rows": rows, "compare": compare,
+    overrides = {"threshold": threshold, "num_perm": num_perm, "mode": mode, "bands": bands, "rows": rows, "compare": compare,
                  "scope": scope, "workers": workers}
     section.update({k: v for k, v in overrides.items() if v is not None})
     if keep:
@@ -80,8 +83,8 @@ def format_stats(stats: dict, title: str = "") -> str:
     params = stats["parameters"]
     lines = [title] if title else []
     lines.append(
-        f"threshold {params['threshold']}, {params['num_perm']} permutations = {params['bands']} bands x "
-        f"{params['rows']} rows, {params['shingle']['kind']} {params['shingle']['size']}-grams, "
+        f"threshold {params['threshold']} ({params.get('mode', 'datasketch')} mode), {params['num_perm']} permutations"
+        f" = {params['bands']} bands x {params['rows']} rows, {params['shingle']['kind']} {params['shingle']['size']}-grams, "
         f"compare {params['compare']}, scope {params['scope']}"
     )
     width = max([len("source"), len("total"), *(len(name) for name in stats["sources"])])

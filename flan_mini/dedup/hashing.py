@@ -47,17 +47,38 @@ def inverse_mod_2_64(odd: int) -> int:
     return inv
 
 
+# base -> [base^0, base^1, ...] computed so far. Every batch needs a prefix of the same table, so it is grown
+# (doubling) and sliced instead of recomputed per batch; each process keeps its own copy. Tables stop growing
+# at _CACHE_LIMIT entries (32 MB): a longer request (a huge char-mode batch) is computed for that call only.
+_POWERS: dict[int, np.ndarray] = {}
+_CACHE_LIMIT = 1 << 22
+
+
 def powers(base: int, count: int) -> np.ndarray:
-    """[base^0, base^1, ..., base^(count-1)] mod 2^64 as uint64 (cumprod wraps like the arithmetic we want)."""
-    out = np.full(count, U64(base), dtype=U64)
-    if count:
-        out[0] = U64(1)
-        np.cumprod(out, out=out)
-    return out
+    """[base^0, base^1, ..., base^(count-1)] mod 2^64 as uint64, read-only (cumprod wraps like the arithmetic
+    we want). Cached per base: a batch asks for a prefix of a table that earlier batches already built."""
+    table = _POWERS.get(base)
+    if count > _CACHE_LIMIT:
+        return _power_table(base, count)
+    if table is None or len(table) < count:
+        size = min(_CACHE_LIMIT, max(count, 2 * len(table) if table is not None else 1 << 16))
+        table = _power_table(base, size)
+        _POWERS[base] = table
+    return table[:count]
 
 
-def hash_strings(values: pa.Array) -> np.ndarray:
-    """xxh64 (seed 0) of each string's UTF-8 bytes, as uint64; hashes each distinct value once.
+def _power_table(base: int, size: int) -> np.ndarray:
+    table = np.full(size, U64(base), dtype=U64)
+    if size:
+        table[0] = U64(1)
+        np.cumprod(table, out=table)
+    table.flags.writeable = False
+    return table
+
+
+def hash_strings(values: pa.Array, finish=None) -> np.ndarray:
+    """xxh64 (seed 0) of each string's UTF-8 bytes, as uint64; hashes each distinct value once. ``finish``
+    (a vectorised uint64 -> uint64 function) is applied to the distinct hashes too, before they are spread.
 
     Arrow's dictionary encoding (C++) finds the distinct tokens; only those go through Python, which for
     natural text is a few percent of all tokens (a 16k-document batch of 1.5M words has ~30k distinct).
@@ -68,4 +89,6 @@ def hash_strings(values: pa.Array) -> np.ndarray:
     distinct = encoded.dictionary.cast(pa.binary()).to_pylist()
     digest = xxhash.xxh64_intdigest
     table = np.fromiter((digest(v) for v in distinct), dtype=U64, count=len(distinct))
+    if finish is not None:
+        table = finish(table)
     return table[encoded.indices.to_numpy(zero_copy_only=False)]

@@ -59,8 +59,10 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def candidate_pairs(keys: np.ndarray, bucket_cap: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """Distinct pairs (i < j) of rows that share a key in at least one band, sorted; i, j index ``keys``.
 
-    Per band: sort the keys (stable, so members of a bucket stay in index order), find runs of equal keys,
-    and pair the members of each run. Example: keys [7, 3, 7, 7] -> bucket {0, 2, 3} -> (0,2) (0,3) (2,3).
+    Per band: find the keys held by two rows or more (a plain sort of the keys, SIMD-fast), keep only their rows
+    (usually a few percent), sort those by key (stable, so members of a bucket stay in index order), find runs
+    of equal keys, and pair the members of each run. Example: keys [7, 3, 7, 7] -> shared {7} -> rows 0, 2, 3
+    -> bucket {0, 2, 3} -> (0,2) (0,3) (2,3). A stable argsort of every row per band cost 6x more.
     A bucket with more than ``bucket_cap`` members pairs each member with the first ``bucket_cap`` only,
     so its cost is linear in its size; callers order rows by keep priority, making those the likely keepers.
     """
@@ -70,11 +72,14 @@ def candidate_pairs(keys: np.ndarray, bucket_cap: int) -> tuple[np.ndarray, np.n
     largest = 0
     for band in range(keys.shape[1]):
         column = keys[:, band]
-        order = np.argsort(column, kind="stable")
+        rows_in = repeated_rows(column)  # ascending: bucket members stay in index order
+        if not len(rows_in):
+            continue
+        order = rows_in[np.argsort(column[rows_in], kind="stable")]
         ordered = column[order]
         edges = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
         starts = np.concatenate([[0], edges])
-        sizes = np.diff(np.concatenate([starts, [n]]))
+        sizes = np.diff(np.concatenate([starts, [len(order)]]))
         multi = sizes >= 2
         if not multi.any():
             continue
@@ -90,6 +95,24 @@ def candidate_pairs(keys: np.ndarray, bucket_cap: int) -> tuple[np.ndarray, np.n
         codes = np.union1d(codes, np.concatenate(found))
     stats = {"oversized_buckets": oversized, "largest_bucket": largest}
     return codes // max(n, 1), codes % max(n, 1), stats
+
+
+def repeated_rows(values: np.ndarray) -> np.ndarray:
+    """Ascending indices of the entries of ``values`` (uint64) whose value occurs more than once.
+
+    A plain sort (SIMD) finds the repeated values; Arrow's hash set (``is_in``) marks their rows. Both are
+    several times cheaper than the stable argsort of every row that grouping would otherwise need, and
+    usually only a few percent of the rows are left to sort. Example: [7, 3, 7, 9, 9] -> [0, 2, 3, 4].
+    """
+    ordered = np.sort(values)
+    shared = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(shared):
+        return np.zeros(0, dtype=np.int64)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    member = pc.is_in(pa.array(values), value_set=pa.array(np.unique(shared)))
+    return np.flatnonzero(member.to_numpy(zero_copy_only=False))
 
 
 @lru_cache(maxsize=256)

@@ -20,7 +20,8 @@ CLUSTERS_SCHEMA = pa.schema(
         pa.field("recipe_source", pa.string(), nullable=False),
         pa.field("is_keeper", pa.bool_(), nullable=False),
         pa.field("kind", pa.string()),  # exact | near for removed rows; null for the keeper
-        pa.field("similarity", pa.float64(), nullable=False),  # estimated Jaccard to the keeper (1.0: exact/keeper)
+        # Jaccard to the keeper (exact mode: of the shingle sets; datasketch mode: estimated). 1.0: exact/keeper.
+        pa.field("similarity", pa.float64(), nullable=False),
         pa.field("keeper_id", pa.string(), nullable=False),
         # Why the keeper beat the next member in keep order: source_priority | order | id.
         pa.field("reason", pa.string(), nullable=False),
@@ -78,7 +79,8 @@ def summarize(*, config, bands, rows, priority, names, code, active, exact, near
             "bands": bands,
             "rows": rows,
             "bands_from": "config" if config.bands is not None else "datasketch optimiser",
-            "weights": list(config.weights),
+            "weights": list(config.optimiser_weights()),
+            "mode": config.mode,
             "seed": config.seed,
             "shingle": config.shingle.model_dump(),
             "normalize": {**config.normalize.model_dump(), "punctuation": config.normalize.text_norm().punctuation},

@@ -14,21 +14,28 @@ from .hashing import U32, U64, fmix64, hash_strings, inverse_mod_2_64, powers
 _BASE_1 = 0x9E3779B97F4A7C15
 _BASE_2 = 0xD6E8FEB86659FD93
 _TOKEN_SALT = U64(0x243F6A8885A308D3)
+_INVERSE = {base: inverse_mod_2_64(base) for base in (_BASE_1, _BASE_2)}
 
 
 def token_values(tokens: pa.Array, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """The batch's token stream as uint64 values, plus int64 offsets (n + 1) of each row into it.
 
-    word: one value per token, xxh64 of its UTF-8 bytes. char: one value per character of the normalised
-    text (tokens joined by single spaces), the character's UTF-8 bytes read as a little-endian integer.
-    Example (char): "ab é" -> [0x61, 0x62, 0x20, 0xA9C3], offsets [0, 4].
+    A token's value is fmix64(raw ^ salt), where raw is, for word: xxh64 of its UTF-8 bytes; for char: one
+    character of the normalised text (tokens joined by single spaces), its UTF-8 bytes read as a little-endian
+    integer. Example (char): "ab é" -> raw [0x61, 0x62, 0x20, 0xA9C3], offsets [0, 4]. Words are mixed once
+    per distinct word (a batch has ~30k distinct among 1.5M), not once per occurrence.
     """
     if kind == "word":
-        return hash_strings(pc.list_flatten(tokens)), list_offsets(tokens)
+        return hash_strings(pc.list_flatten(tokens), finish=_mix), list_offsets(tokens)
     text = pc.binary_join(tokens, " ")
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
-    return _characters(text)
+    raw, offsets = _characters(text)
+    return _mix(raw), offsets
+
+
+def _mix(raw: np.ndarray) -> np.ndarray:
+    return fmix64(raw ^ _TOKEN_SALT)
 
 
 def _characters(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -56,46 +63,54 @@ def _characters(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return values, counts[byte_offsets]
 
 
-def _prefix(x: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
-    """Prefix sums Q[i] = sum_{k<i} x_k base^k and inverse powers base^-i, both mod 2^64.
+def _prefix(x: np.ndarray, bases: tuple[int, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Prefix sums Q[j, i] = sum_{k<i} x_k base_j^k for every base in one pass, and the inverse powers
+    base_j^-i, all mod 2^64.
 
     The polynomial hash of the slice x[s:e] is then (Q[e] - Q[s]) * base^-s = sum_{k<e-s} x_{s+k} base^k:
     every window costs two lookups and a multiply whatever its length (24-char shingles are as cheap as 5).
+    The power tables come from a per-process cache (see hashing.powers), not from a cumprod per batch.
     """
-    q = np.zeros(len(x) + 1, dtype=U64)
-    np.cumsum(x * powers(base, len(x)), out=q[1:])
-    return q, powers(inverse_mod_2_64(base), len(x) + 1)
+    q = np.zeros((len(bases), len(x) + 1), dtype=U64)
+    for row, base in enumerate(bases):
+        np.multiply(x, powers(base, len(x)), out=q[row, 1:])
+    np.cumsum(q[:, 1:], axis=1, out=q[:, 1:])
+    return q, [powers(_INVERSE[base], len(x) + 1) for base in bases]
 
 
 def _slice_hash(q: np.ndarray, inv: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return (q[end] - q[start]) * inv[start]
 
 
-def shingle_hashes(values: np.ndarray, offsets: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shingle_hashes(
+    values: np.ndarray, offsets: np.ndarray, size: int, *, wide: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shingle hashes (uint32) of each row, their offsets (n + 1), and a 128-bit exact key per row (n x 2 uint64).
 
     A row of L tokens has max(L - size + 1, 1) shingles (one shingle of everything when L < size, none when
     L == 0). Shingles are windows of the token stream that do not cross a row boundary. Example, size 2,
     rows [a b c] [d]: windows (a b) (b c) (d), offsets [0, 2, 3]. The 32-bit shingle value is the input
-    "hash function" of datasketch's MinHash (its `hashfunc`), so the permutation step matches it bit for bit.
+    "hash function" of datasketch's MinHash (its `hashfunc`), so the permutation step matches it bit for bit;
+    it is the top half of a 64-bit shingle hash, returned instead when ``wide`` (for exact set comparisons).
 
     The exact key is two polynomial hashes of the row's whole token sequence, so two rows get the same key
     exactly when their normalised texts are equal (up to a 2^-128-scale accident).
     """
-    x = fmix64(values ^ _TOKEN_SALT)
-    q1, inv1 = _prefix(x, _BASE_1)
+    q, (inv1, inv2) = _prefix(values, (_BASE_1, _BASE_2))
+    q1, q2 = q[0], q[1]
     lengths = np.diff(offsets)
     counts = np.where(lengths > 0, np.maximum(lengths - size + 1, 1), 0)
     shingle_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(counts, out=shingle_offsets[1:])
     total = int(shingle_offsets[-1])
-    # Window start = row start + index of the window within the row.
-    row_of = np.repeat(np.arange(len(lengths)), counts)
-    start = offsets[:-1][row_of] + (np.arange(total, dtype=np.int64) - shingle_offsets[:-1][row_of])
-    end = np.minimum(start + size, offsets[1:][row_of])
-    shingles = (fmix64(_slice_hash(q1, inv1, start, end)) >> U64(32)).astype(U32)
+    # Window k of a row starts at row start + k: the global window index plus a per-row shift (one repeat).
+    start = np.arange(total, dtype=np.int64) + np.repeat(offsets[:-1] - shingle_offsets[:-1], counts)
+    end = start + size
+    short = (lengths > 0) & (lengths < size)  # their one window is the whole row
+    end[shingle_offsets[:-1][short]] = offsets[1:][short]
+    hashes = fmix64(_slice_hash(q1, inv1, start, end))
+    shingles = hashes if wide else (hashes >> U64(32)).astype(U32)
 
-    q2, inv2 = _prefix(x, _BASE_2)
     row_start, row_end = offsets[:-1], offsets[1:]
     keys = np.empty((len(lengths), 2), dtype=U64)
     keys[:, 0] = fmix64(_slice_hash(q1, inv1, row_start, row_end) ^ lengths.astype(U64))

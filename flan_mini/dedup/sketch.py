@@ -1,4 +1,5 @@
-"""One batch of rows to sketches (signature, band keys, exact key), and running batches on N processes."""
+"""Batches of rows to sketches (band keys, exact key) and, for candidate rows only, to what verifies a pair
+(shingle sets or signatures); running batches on N processes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from .hashing import U32, U64
 from .lsh import band_keys
 from .minhash import permutations, signatures
 from .shingle import shingle_hashes, token_values
-from .texts import TextSpec, compared_text
+from .texts import TextSpec, compared_text, text_bytes
+from .verify import ShingleSets, shingle_sets
 
 
 @dataclass(frozen=True)
@@ -33,23 +35,25 @@ class SketchPlan:
     bands: int
     rows: int
     max_chars: int | None
+    mode: str = "exact"  # exact: candidate rows give shingle sets; datasketch: signatures
 
 
 @dataclass
 class Sketches:
-    """Per-row results for ``n`` rows; row i of every array belongs to input row i."""
+    """Per-row results for ``n`` rows; row i of every array belongs to input row i. No signature is kept: the
+    band keys are all LSH needs, and only rows in candidate pairs are sketched again (see ``details``)."""
 
-    signatures: np.ndarray  # (n, num_perm) uint32
     band_keys: np.ndarray  # (n, bands) uint64
     exact_keys: np.ndarray  # (n, 2) uint64
     shingles: np.ndarray  # (n,) int64: shingle count; 0 = nothing to compare (empty after normalising)
     truncated: np.ndarray  # (n,) bool: compared text cut to max_chars
     invalid_utf8: np.ndarray  # (n,) bool: compared text had bytes that are not UTF-8 (replaced by U+FFFD)
 
+    FIELDS = ("band_keys", "exact_keys", "shingles", "truncated", "invalid_utf8")
+
     @classmethod
     def allocate(cls, n: int, plan: SketchPlan) -> Sketches:
         return cls(
-            np.empty((n, plan.num_perm), U32),
             np.empty((n, plan.bands), U64),
             np.empty((n, 2), U64),
             np.empty(n, np.int64),
@@ -59,15 +63,12 @@ class Sketches:
 
     def put(self, start: int, part: Sketches) -> None:
         stop = start + len(part.shingles)
-        for name in ("signatures", "band_keys", "exact_keys", "shingles", "truncated", "invalid_utf8"):
+        for name in self.FIELDS:
             getattr(self, name)[start:stop] = getattr(part, name)
 
 
-def sketch_batch(plan: SketchPlan, batch: pa.Table) -> Sketches:
-    """Compared text -> normalised tokens -> shingles -> MinHash signature, band keys and exact key, per row.
-
-    Every output row depends only on that row's text and the plan, never on the batch it came in.
-    """
+def _shingle_batch(plan: SketchPlan, batch: pa.Table, wide: bool):
+    """Compared text -> normalised tokens -> shingle hashes (offsets per row), exact keys, truncated, invalid."""
     text, invalid = repair_utf8(compared_text(batch, plan.spec))
     truncated = np.zeros(len(text), dtype=bool)
     if plan.max_chars is not None and len(text) and pc.max(pc.binary_length(text)).as_py() > plan.max_chars:
@@ -77,15 +78,46 @@ def sketch_batch(plan: SketchPlan, batch: pa.Table) -> Sketches:
             text = pc.utf8_slice_codeunits(text, 0, plan.max_chars)
     tokens = tokenize(text, plan.norm)
     values, offsets = token_values(tokens, plan.shingle_kind)
-    shingles, shingle_offsets, exact = shingle_hashes(values, offsets, plan.shingle_size)
-    a, b = permutations(plan.num_perm, plan.seed)
-    sig = signatures(shingles, shingle_offsets, a, b)
-    return Sketches(sig, band_keys(sig, plan.bands, plan.rows), exact, np.diff(shingle_offsets), truncated, invalid)
+    shingles, shingle_offsets, exact = shingle_hashes(values, offsets, plan.shingle_size, wide=wide)
+    return shingles, shingle_offsets, exact, truncated, invalid
 
 
-def _sketch_ipc(plan: SketchPlan, payload: bytes) -> Sketches:
-    """Worker entry point: the batch arrives as an Arrow IPC stream (compact even for slices of big tables)."""
-    return sketch_batch(plan, pa.ipc.open_stream(payload).read_all())
+def sketch_batch(plan: SketchPlan, batch: pa.Table) -> Sketches:
+    """Compared text -> normalised tokens -> shingles -> MinHash signature -> band keys, and the exact key.
+
+    Every output row depends only on that row's text and the plan, never on the batch it came in.
+    """
+    shingles, shingle_offsets, exact, truncated, invalid = _shingle_batch(plan, batch, wide=False)
+    sig = signatures(shingles, shingle_offsets, *permutations(plan.num_perm, plan.seed))
+    return Sketches(band_keys(sig, plan.bands, plan.rows), exact, np.diff(shingle_offsets), truncated, invalid)
+
+
+def detail_batch(plan: SketchPlan, batch: pa.Table) -> ShingleSets | np.ndarray:
+    """What decides a candidate pair, per row: its shingle set (exact mode) or its MinHash signature
+    (datasketch mode, bit-identical to pass one's and to datasketch's)."""
+    wide = plan.mode == "exact"
+    shingles, shingle_offsets, *_ = _shingle_batch(plan, batch, wide=wide)
+    if wide:
+        return shingle_sets(shingles, shingle_offsets)
+    return signatures(shingles, shingle_offsets, *permutations(plan.num_perm, plan.seed))
+
+
+_TASKS = {"sketch": sketch_batch, "detail": detail_batch}
+
+
+# Tables the workers were forked with, by token: a batch of one of them travels as (token, start, stop), with
+# no copy at all; any other table (or a spawned worker) gets its batches as IPC bytes.
+_INHERITED: dict[int, pa.Table] = {}
+_TOKENS = iter(range(1, 1 << 62))
+
+
+def _run_ipc(task: str, plan: SketchPlan, payload):
+    """Worker entry point: the batch arrives as an Arrow IPC stream (compact even for slices of big tables), or
+    as (token, start, stop) into a table inherited at fork."""
+    if isinstance(payload, tuple):
+        token, start, stop = payload
+        return _TASKS[task](plan, _INHERITED[token].slice(start, stop - start))
+    return _TASKS[task](plan, pa.ipc.open_stream(payload).read_all())
 
 
 def _to_ipc(table: pa.Table) -> bytes:
@@ -121,33 +153,113 @@ def batch_bounds(byte_sizes: np.ndarray, max_rows: int, max_bytes: int) -> list[
     return bounds
 
 
+class Workers:
+    """Processes for batches, shared by both passes of one dedup (forked once, on first need; a context manager).
+
+    ``map(task, table, plan, bounds)`` yields (start, result) of ``task`` on every batch at ``bounds``, in order.
+    Batches go to workers as IPC bytes with at most two per worker in flight (bounded memory); with one
+    worker, or one batch, they run in this process.
+    """
+
+    def __init__(self, count: int):
+        self.count = max(1, int(count))
+        self.pool: ProcessPoolExecutor | None = None
+        self.token: int | None = None  # of the table the workers were forked with
+        self.inherited: pa.Table | None = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+        _INHERITED.pop(self.token, None)
+        self.inherited = None
+
+    def map(self, task: str, table: pa.Table, plan: SketchPlan, bounds: list[tuple[int, int]]):
+        columns = table.select(plan.spec.input_columns())
+        if self.count <= 1 or len(bounds) <= 1:
+            for start, stop in bounds:
+                yield start, _TASKS[task](plan, columns.slice(start, stop - start))
+            return
+        if self.pool is None:
+            context = _context()
+            if context.get_start_method() == "fork":
+                # A fork-context pool forks every worker at its first submit, below: they inherit this table.
+                self.token, self.inherited = next(_TOKENS), columns
+                _INHERITED[self.token] = columns
+            self.pool = ProcessPoolExecutor(max_workers=self.count, mp_context=context)
+        pending: deque = deque()
+        for start, stop in bounds:
+            if columns is self.inherited:
+                payload = (self.token, start, stop)
+            else:
+                payload = _to_ipc(columns.slice(start, stop - start))
+            pending.append((start, self.pool.submit(_run_ipc, task, plan, payload)))
+            while len(pending) >= 2 * self.count:
+                first, future = pending.popleft()
+                yield first, future.result()
+        while pending:
+            first, future = pending.popleft()
+            yield first, future.result()
+
+
 def sketch_table(
     table: pa.Table,
     plan: SketchPlan,
     bounds: list[tuple[int, int]],
-    workers: int,
+    workers: int | Workers,
 ) -> Sketches:
-    """Sketch every row of ``table`` (batches at ``bounds``) on ``workers`` processes; the same for any count.
-
-    Batches go to workers as IPC bytes with at most two per worker in flight (bounded memory); results are
-    written at their batch's rows, so completion order does not matter.
-    """
+    """Sketch every row of ``table`` (batches at ``bounds``) on ``workers`` processes; the same for any count."""
     out = Sketches.allocate(table.num_rows, plan)
-    columns = table.select(plan.spec.input_columns())
-    workers = min(workers, len(bounds))  # never more processes than batches
-    if workers <= 1:
-        for start, stop in bounds:
-            out.put(start, sketch_batch(plan, columns.slice(start, stop - start)))
-        return out
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-        pending: deque = deque()
-        for start, stop in bounds:
-            payload = _to_ipc(columns.slice(start, stop - start))
-            pending.append((start, pool.submit(_sketch_ipc, plan, payload)))
-            while len(pending) >= 2 * workers:
-                first, future = pending.popleft()
-                out.put(first, future.result())
-        while pending:
-            first, future = pending.popleft()
-            out.put(first, future.result())
+    with _workers(workers) as pool:
+        for start, part in pool.map("sketch", table, plan, bounds):
+            out.put(start, part)
     return out
+
+
+def details(
+    table: pa.Table, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, workers: int | Workers
+) -> ShingleSets | np.ndarray:
+    """``detail_batch`` for the input rows ``rows`` (the rows of candidate pairs), in that order: shingle sets
+    or a (len(rows), num_perm) signature matrix. The same for any worker count or batch size."""
+    subset = _take_ascending(table.select(plan.spec.input_columns()), rows)
+    bounds = batch_bounds(text_bytes(subset, plan.spec), max_rows, max_bytes)
+    with _workers(workers) as pool:
+        parts = [part for _, part in pool.map("detail", subset, plan, bounds)]
+    if plan.mode == "exact":
+        return ShingleSets.concat(parts)
+    if not parts:
+        return np.zeros((0, plan.num_perm), dtype=U32)
+    return np.concatenate(parts)
+
+
+def _take_ascending(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table.take(rows)`` for ascending ``rows``, record batch by record batch: a take on a chunked nested
+    column (conversations) joins every chunk first, which costs 5x more for a few percent of the rows."""
+    pieces, start = [], 0
+    for batch in table.to_batches():
+        stop = start + batch.num_rows
+        lo, hi = np.searchsorted(rows, [start, stop])
+        if hi > lo:
+            pieces.append(batch.take(pa.array(rows[lo:hi] - start, type=pa.int64())))
+        start = stop
+    return pa.Table.from_batches(pieces, schema=table.schema)
+
+
+class _Borrowed:
+    """A caller's Workers used inside a ``with``: leaves the pool running for the caller's next pass."""
+
+    def __init__(self, workers: Workers):
+        self.workers = workers
+
+    def __enter__(self) -> Workers:
+        return self.workers
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _workers(workers: int | Workers):
+    return _Borrowed(workers) if isinstance(workers, Workers) else Workers(workers)

@@ -16,8 +16,9 @@ from .hashing import U64, fmix64
 from .lsh import candidate_pairs
 from .minhash import estimate_jaccard
 from .report import cluster_table, summarize
-from .sketch import SketchPlan, batch_bounds, sketch_table
+from .sketch import SketchPlan, Workers, batch_bounds, details, sketch_table
 from .texts import TextSpec, text_bytes
+from .verify import exact_jaccard
 
 # Text per batch handed to one worker: big enough to amortise the per-call overhead, small enough that a
 # batch's temporaries (about 40 bytes per character in char mode) stay in the low hundreds of MB.
@@ -87,9 +88,7 @@ def deduplicate(
     """The stage on any table: ``spec`` says which text is compared, ``sources`` names each row's source
     (None: one source, "all"), ``order`` and ``ids`` break ties in keep priority, in that order."""
     started = time.perf_counter()
-    seconds = {}
     spec.check(table.schema, "dedup")
-    n = table.num_rows
     bands, rows = config.lsh_params()
     plan = SketchPlan(
         spec=spec,
@@ -101,7 +100,17 @@ def deduplicate(
         bands=bands,
         rows=rows,
         max_chars=config.max_chars,
+        mode=config.mode,
     )
+    with Workers(workers if workers is not None else config.workers) as pool:  # one pool for both passes
+        return _deduplicate(table, config, plan, sources, order, ids, priority, pool, batch_bytes, started)
+
+
+def _deduplicate(table, config, plan, sources, order, ids, priority, workers, batch_bytes, started) -> DedupResult:
+    """``deduplicate`` once its plan is made and its processes are up (``workers``: a sketch.Workers)."""
+    seconds = {}
+    n = table.num_rows
+    bands, rows = plan.bands, plan.rows
     names, code = _source_codes(sources, n)
     listed = list(priority if priority is not None else (config.keep or []))
     source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
@@ -109,8 +118,8 @@ def deduplicate(
     # Rank = position in keep order; every later step works on ranks, so the input's row order never matters.
     perm = _keep_order(row_priority, order, ids)
 
-    bounds = batch_bounds(text_bytes(table, spec), config.batch_rows, batch_bytes)
-    sketches = sketch_table(table, plan, bounds, workers if workers is not None else config.workers)
+    bounds = batch_bounds(text_bytes(table, plan.spec), config.batch_rows, batch_bytes)
+    sketches = sketch_table(table, plan, bounds, workers)
     seconds["sketch"] = time.perf_counter() - started
 
     exact_keys, keys = sketches.exact_keys, sketches.band_keys
@@ -127,9 +136,22 @@ def deduplicate(
     heads = np.flatnonzero(group == np.arange(len(active)))
     head_rows = active[heads]
     left, right, lsh_stats = candidate_pairs(keys[head_rows], config.bucket_cap)
-    sig = sketches.signatures
-    similarity = estimate_jaccard(sig, head_rows[left], head_rows[right])
+    seconds["candidates"] = time.perf_counter() - grouping
+    # Pass two: only the rows of candidate pairs are sketched again, for what decides a pair (shingle sets in
+    # exact mode, signatures in datasketch mode); every near-duplicate and its keeper is among them.
+    verifying = time.perf_counter()
+    candidates = np.unique(np.concatenate([head_rows[left], head_rows[right]]))
+    detail = details(table, candidates, plan, config.batch_rows, batch_bytes, workers)
+
+    def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
+        a, b = np.searchsorted(candidates, a), np.searchsorted(candidates, b)
+        return exact_jaccard(detail, a, b) if config.mode == "exact" else estimate_jaccard(detail, a, b)
+
+    similarity = similarity_of(head_rows[left], head_rows[right])
     accepted = similarity >= config.threshold if config.verify else np.ones(len(left), dtype=bool)
+    seconds["verify"] = time.perf_counter() - verifying
+    grouping = time.perf_counter()
     root = connected_components(len(heads), left[accepted], right[accepted])
     head_index = np.empty(len(active), dtype=np.int64)
     head_index[heads] = np.arange(len(heads))
@@ -141,7 +163,7 @@ def deduplicate(
     exact = removed & (group == keeper)
     near = removed & ~exact
     sim_to_keeper = np.ones(len(active), dtype=np.float64)
-    sim_to_keeper[near] = estimate_jaccard(sig, active[near], active[keeper[near]])
+    sim_to_keeper[near] = similarity_of(active[near], active[keeper[near]])
 
     keep = np.ones(n, dtype=bool)
     keep[active[removed]] = False
@@ -188,6 +210,7 @@ def deduplicate(
             "candidate_pairs": int(len(left)),
             "verified_pairs": int(accepted.sum()),
             "rejected_pairs": int(len(left) - accepted.sum()),
+            "rows_in_candidate_pairs": int(len(candidates)),
             **lsh_stats,
         },
     )

@@ -48,3 +48,16 @@ def test_exact_groups_point_at_first_occurrence():
     keys = np.array([[5, 1], [2, 2], [5, 1], [5, 2], [2, 2], [5, 1]], dtype=np.uint64)
     assert exact_groups(keys).tolist() == [0, 1, 0, 3, 1, 0]
     assert exact_groups(np.zeros((0, 2), dtype=np.uint64)).tolist() == []
+
+
+def test_repeated_rows_are_the_rows_of_values_seen_twice():
+    from collections import Counter
+
+    from flan_mini.dedup.lsh import repeated_rows
+
+    rng = np.random.default_rng(4)
+    values = rng.integers(0, 300, 1000).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    counts = Counter(values.tolist())
+    assert repeated_rows(values).tolist() == [i for i, v in enumerate(values.tolist()) if counts[v] > 1]
+    assert repeated_rows(np.arange(10, dtype=np.uint64)).tolist() == []
+    assert repeated_rows(np.zeros(0, dtype=np.uint64)).tolist() == []

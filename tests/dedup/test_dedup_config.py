@@ -53,3 +53,12 @@ def test_code_mode_defaults_to_split_punctuation():
     norm = config.normalize.text_norm()
     assert norm.code and norm.punctuation == "split"
     assert dedup_config({"normalize": {"mode": "code", "punctuation": "strip"}}).normalize.text_norm().punctuation == "strip"
+
+
+def test_mode_and_weights_survive_a_dump_and_revalidation():
+    """A recipe is validated twice (its head is dumped and validated again): an unset `weights` stays unset."""
+    for data in ({}, {"mode": "datasketch"}, {"weights": [0.2, 0.8]}):
+        config = dedup_config(data)
+        again = DedupConfig.model_validate(config.model_dump())
+        assert again == config and again.lsh_params() == config.lsh_params()
+    assert problems({"mode": "fast"})[0].startswith("dedup.mode:")

@@ -142,3 +142,8 @@ def test_config_file_and_options(tmp_path, built):
     params = json.loads((out / "dedup_report.json").read_text())["splits"]["train"]["stats"]["parameters"]
     assert params["threshold"] == 0.7 and params["shingle"] == {"kind": "char", "size": 9}
     assert params["scope"] == "source" and params["keep"] == ["beta"] and params["normalize"]["mode"] == "code"
+    assert params["mode"] == "exact" and "(exact mode)" in result.output
+    parity = CliRunner().invoke(dedup_command, [str(folder), str(tmp_path / "parity"), "--mode", "datasketch"])
+    assert parity.exit_code == 0, parity.output
+    params = json.loads((tmp_path / "parity" / "dedup_report.json").read_text())["splits"]["train"]["stats"]["parameters"]
+    assert params["mode"] == "datasketch" and (params["bands"], params["rows"]) == (9, 13)

@@ -89,7 +89,7 @@ def test_band_choice_is_datasketchs_optimiser():
         assert optimal_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5), (threshold, num_perm)
     for weights in [(0.2, 0.8), (0.8, 0.2)]:
         assert optimal_params(0.7, 128, weights) == _optimal_param(0.7, 128, *weights)
-    assert DedupConfig(threshold=0.9).lsh_params() == (MinHashLSH(threshold=0.9, num_perm=128).b,
+    assert DedupConfig(threshold=0.9, mode="datasketch").lsh_params() == (MinHashLSH(threshold=0.9, num_perm=128).b,
                                                        MinHashLSH(threshold=0.9, num_perm=128).r)
 
 
@@ -133,7 +133,7 @@ def test_same_duplicates_as_a_datasketch_pipeline(planted):
     MinHash.bulk (SHA-1) + MinHashLSH with the same bands x rows + jaccard >= threshold + union-find,
     keeping the earliest row in keep order. The planted duplicates (all far from the threshold) match."""
     table, expected = planted
-    config = DedupConfig(threshold=0.8)
+    config = DedupConfig(threshold=0.8, mode="datasketch")
     ours = dedup_table(table, config)
 
     order = np.argsort(table.column("_order").to_numpy(), kind="stable")  # one source priority: _order decides
