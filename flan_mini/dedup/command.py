@@ -34,8 +34,8 @@ def _load_section(path: Path) -> dict:
 @click.option("--threshold", type=float, help="Jaccard threshold in (0, 1). Default 0.8.")
 @click.option("--num-perm", type=int, help="MinHash permutations. Default 128.")
 @click.option("--mode", type=click.Choice(["exact", "datasketch"]),
-              help="exact (default): recall-tuned bands, pairs decided on the exact Jaccard of the shingle sets. "
-              "datasketch: datasketch's MinHashLSH semantics (estimated Jaccard).")
+              help="exact: recall-tuned bands, pairs decided on the exact Jaccard of the shingle sets; "
+              "datasketch: datasketch's MinHashLSH semantics (estimated Jaccard). Default: exact.")
 @click.option("--bands", type=int, help="LSH bands (with --rows; bands x rows = num-perm).")
 @click.option("--rows", type=int, help="LSH rows per band (with --bands).")
 @click.option("--column", "columns", multiple=True,
@@ -83,7 +83,7 @@ def format_stats(stats: dict, title: str = "") -> str:
     params = stats["parameters"]
     lines = [title] if title else []
     lines.append(
-        f"threshold {params['threshold']} ({params.get('mode', 'datasketch')} mode), {params['num_perm']} permutations"
+        f"threshold {params['threshold']} ({params.get('mode', 'exact')} mode), {params['num_perm']} permutations"
         f" = {params['bands']} bands x {params['rows']} rows, {params['shingle']['kind']} {params['shingle']['size']}-grams, "
         f"compare {params['compare']}, scope {params['scope']}"
     )
