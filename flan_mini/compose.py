@@ -6,7 +6,8 @@ exemplars it asks for (`fewshot.shots`) and, inline, its few-shot pattern. Zero-
 rendered a template at a time (column-wise for `{{ field }}` templates); few-shot rows are laid
 out by fewshot.py. A few-shot row left without exemplars that fit is rendered zero-shot and
 counted, and the next rows in the few-shot draw's rank order are tried few-shot in its place, so
-the share the recipe asks for holds (the stats give the share realised).
+the share the recipe asks for holds over the candidates (the stats give the share realised); the
+cut to exactly n rows keeps it in the rows written (fewshot_cut.py).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
@@ -87,3 +88,16 @@ def test_flan_mini_recipe_is_the_papers_table_and_validates_offline(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "Hub dataset deepmind/code_contests not checked (needs the Hub; use --check-hub)" in result.output
     assert result.output.count("not checked") == len(counts) - ("sharegpt" not in ADAPTERS)
+
+
+def test_sample_written_rows_hold_the_recipes_few_shot_share(sample_build):
+    """The exact cut keeps the share (code_contests once wrote 0.2 of an asked 0.4); the manifest's realised share
+    is the written one."""
+    manifest = json.loads((sample_build / "manifest.json").read_text())
+    for source in manifest["sources"]:
+        share = (source.get("render") or {}).get("few_shot_share")
+        if not share:
+            continue
+        written = source["template_types"].get("fs", 0)
+        assert written == int(np.floor(share["requested"] * source["written"] + 0.5)), source["name"]
+        assert share["realised"] == source["render"]["few_shot_share_written"] == round(written / source["written"], 6)
