@@ -100,7 +100,8 @@ def describe_spec(spec: RenderSpec) -> list[str]:
     fewshot = spec.fewshot
     if fewshot is not None:
         shots = fewshot.shots if isinstance(fewshot.shots, int) else "/".join(map(str, fewshot.shots))
-        budget = f"{fewshot.max_length:,} {spec.measure.unit}" if fewshot.max_length else "none"
+        unit = f"tokens of {fewshot.tokenizer}" if fewshot.tokenizer else spec.measure.unit  # even when validate skipped it
+        budget = f"{fewshot.max_length:,} {unit}" if fewshot.max_length else "none"
         lines.append(f"few-shot: {fewshot.share:.0%} of rows, {shots} exemplars, {fewshot.style}, budget {budget}")
         if spec.patterns:
             lines.append(f"few-shot patterns ({len(spec.patterns)}, {spec.family.name}): {', '.join(p.id for p in spec.patterns)}")
