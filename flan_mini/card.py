@@ -192,6 +192,8 @@ def _context(manifest: dict, stats, repo_id: str | None, header: str) -> dict:
             "seed": manifest.get("seed"), "command": manifest.get("command") or "flan-mini build <recipe>",
         },
         "repo_id": repo_id,
+        # LLaMA-Factory's dataset_info.json key in the card's snippet: the repo's (or build's) name as an identifier
+        "dataset_key": re.sub(r"\W+", "_", (repo_id or manifest["name"]).split("/")[-1]).strip("_").lower() or "flan_mini",
         "sources": sources,
         "total": {
             "requested": sum(s["requested"] or 0 for s in sources), "written": stats.rows,

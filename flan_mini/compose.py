@@ -6,7 +6,8 @@ exemplars it asks for (`fewshot.shots`) and, inline, its few-shot pattern. Zero-
 rendered a template at a time (column-wise for `{{ field }}` templates); few-shot rows are laid
 out by fewshot.py. A few-shot row left without exemplars that fit is rendered zero-shot and
 counted, and the next rows in the few-shot draw's rank order are tried few-shot in its place, so
-the share the recipe asks for holds (the stats give the share realised).
+the share the recipe asks for holds over the candidates (the stats give the share realised); the
+cut to exactly n rows keeps it in the rows written (fewshot_cut.py).
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def describe_spec(spec: RenderSpec) -> list[str]:
     fewshot = spec.fewshot
     if fewshot is not None:
         shots = fewshot.shots if isinstance(fewshot.shots, int) else "/".join(map(str, fewshot.shots))
-        budget = f"{fewshot.max_length:,} {spec.measure.unit}" if fewshot.max_length else "none"
+        unit = f"tokens of {fewshot.tokenizer}" if fewshot.tokenizer else spec.measure.unit  # even when validate skipped it
+        budget = f"{fewshot.max_length:,} {unit}" if fewshot.max_length else "none"
         lines.append(f"few-shot: {fewshot.share:.0%} of rows, {shots} exemplars, {fewshot.style}, budget {budget}")
         if spec.patterns:
             lines.append(f"few-shot patterns ({len(spec.patterns)}, {spec.family.name}): {', '.join(p.id for p in spec.patterns)}")

@@ -33,7 +33,8 @@ from .plan import Plan, SourcePlan
 from .progress import Reporter
 from .compose import render_rows
 from .task_distribution import task_distribution
-from .sample import GROUP, KEY, RANK, Selection, exact_rows, select_source
+from .fewshot_cut import exact_rows_by_share, few_shot_share
+from .sample import GROUP, KEY, RANK, Selection, select_source
 from .shards import OUTPUT_SCHEMA, TURN, file_sha256, to_messages, write_shards
 
 TASK = "_task"  # the row's task (adapters with a task field), for the manifest's per-task counts
@@ -129,7 +130,8 @@ def finish_source(build: SourceBuild) -> np.ndarray:
     removed = np.zeros(build.candidates.num_rows, bool)
     for mask in build.removed.values():
         removed |= mask
-    rows = exact_rows(build.candidates, config.n, build.selection.quotas, removed)
+    share = few_shot_share(build.render_stats or {})  # the cut keeps it (fewshot_cut.py)
+    rows = exact_rows_by_share(build.candidates, config.n, build.selection.quotas, removed, share)
     if len(rows) < config.n and not config.accept_shortfall:
         reasons = ", ".join(f"{reason} {int(mask.sum()):,}" for reason, mask in build.removed.items() if mask.any())
         raise SourceError(
@@ -348,6 +350,8 @@ def source_entry(item: SourceBuild, input_digests: dict) -> dict:
         types = entry["template_types"]
         written = {"zero_shot": types.get("zs", 0), "few_shot": types.get("fs", 0)}
         written["few_shot_share_written"] = round(written["few_shot"] / max(final.num_rows, 1), 6)
+        if share := item.render_stats.get("few_shot_share"):  # realised = written; the candidates' share beside it
+            written["few_shot_share"] = {**share, "candidates": share["realised"], "realised": written["few_shot_share_written"]}
         if "tasks" in item.render_stats:
             written["tasks"] = _value_counts(final.column(TASK))
         entry["render"] = {**item.render_stats, "candidates": item.selected, **written}

@@ -164,8 +164,12 @@ def _plan_source(loaded, index, config, templates_dir, resolve_hub_sources, prob
         if config.fewshot and adapter.template_type_field:
             problems.append(loaded.problem((*where, "fewshot"), f"{config.adapter} rows are templated already, with their own "
                                                                 "exemplars (see template_types); they take no fewshot settings"))
-        measure, note = load_measure(config.fewshot.tokenizer if config.fewshot else None, loaded.base_dir,
-                                     allow_download=resolve_hub_sources)
+        try:  # a build cannot do without the budget's tokenizer; validate (offline) skips it with a note
+            measure, note = load_measure(config.fewshot.tokenizer if config.fewshot else None, loaded.base_dir,
+                                         allow_download=resolve_hub_sources)
+        except FlanMiniError as exc:
+            problems.append(loaded.problem((*where, "fewshot", "tokenizer"), str(exc)))
+            measure, note = None, None
         if note:
             notes.append(f"sources[{index}] {config.name}: {note}")
         render, render_problems = resolve_spec(adapter, load_family(adapter.template_family, templates_dir), measure)

@@ -394,6 +394,11 @@ def exact_rows(table: pa.Table, n: int, quotas: dict[str, int], removed: np.ndar
     alive = np.flatnonzero(~removed) if removed is not None else np.arange(table.num_rows)
     if len(alive) <= n:
         return alive
+    return np.sort(keep_order(table, quotas, alive)[:n])
+
+
+def keep_order(table: pa.Table, quotas: dict[str, int], alive: np.ndarray) -> np.ndarray:
+    """The `alive` rows in the order `exact_rows` keeps them (its first n are the n kept)."""
     codes = table.column(GROUP).take(pa.array(alive)).combine_chunks().dictionary_encode()
     labels = codes.dictionary.to_pylist()
     code = np.asarray(codes.indices.to_numpy(zero_copy_only=False), np.int64)
@@ -406,7 +411,7 @@ def exact_rows(table: pa.Table, n: int, quotas: dict[str, int], removed: np.ndar
     quota = np.array([quotas.get(label, 0) for label in labels], np.float64)[code]
     with np.errstate(divide="ignore", invalid="ignore"):
         priority = np.where(quota > 0, (position + 0.5) / quota, np.inf)
-    return np.sort(alive[np.lexsort((rank, priority))[:n]])
+    return alive[np.lexsort((rank, priority))]
 
 
 def take_exact(table: pa.Table, n: int, quotas: dict[str, int], removed: np.ndarray | None = None) -> pa.Table:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
@@ -68,7 +69,10 @@ def test_sample_manifest_records_rendering_and_adapter_counts(sample_build):
         assert sum(sources[name]["templates"].values()) == sources[name]["written"]
 
 
-def test_flan_mini_recipe_is_the_papers_table_and_validates_offline(tmp_path):
+def test_flan_mini_recipe_is_the_papers_table_and_validates_offline(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))  # nothing cached
     recipe = yaml.safe_load(FLAN_MINI.read_text())
     counts = {s["name"]: s["n"] for s in recipe["sources"]}
     assert counts == TABLE_1 and sum(counts.values()) == 1_340_153
@@ -87,3 +91,19 @@ def test_flan_mini_recipe_is_the_papers_table_and_validates_offline(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "Hub dataset deepmind/code_contests not checked (needs the Hub; use --check-hub)" in result.output
     assert result.output.count("not checked") == len(counts) - ("sharegpt" not in ADAPTERS)
+    # Few-shot budgets are in the training tokenizer's tokens: offline, validate says it skipped the tokenizer.
+    assert result.output.count("fewshot.tokenizer 'TheBloke/Vicuna-13B-1.1-GPTQ' skipped") == 3
+    assert result.output.count("budget 1,200 tokens of TheBloke/Vicuna-13B-1.1-GPTQ") == 3
+
+
+def test_sample_written_rows_hold_the_recipes_few_shot_share(sample_build):
+    """The exact cut keeps the share (code_contests once wrote 0.2 of an asked 0.4); the manifest's realised share
+    is the written one."""
+    manifest = json.loads((sample_build / "manifest.json").read_text())
+    for source in manifest["sources"]:
+        share = (source.get("render") or {}).get("few_shot_share")
+        if not share:
+            continue
+        written = source["template_types"].get("fs", 0)
+        assert written == int(np.floor(share["requested"] * source["written"] + 0.5)), source["name"]
+        assert share["realised"] == source["render"]["few_shot_share_written"] == round(written / source["written"], 6)

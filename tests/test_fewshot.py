@@ -8,7 +8,7 @@ import pytest
 
 from flan_mini import compose
 from flan_mini.compose import RenderSpec, render_rows
-from flan_mini.errors import TemplateError
+from flan_mini.errors import FlanMiniError, TemplateError
 from flan_mini.keys import row_keys
 from flan_mini.lengths import Measure, TokenMeasure, load_measure
 from flan_mini.render import load_family
@@ -237,12 +237,48 @@ def test_budget_in_tokens(tmp_path):
     assert rendered.stats["length_unit"] == "tokens" and set(rendered.num_shots.to_pylist()) <= {1, 2, 3}
 
 
-def test_unavailable_tokenizer_means_characters_with_a_note(tmp_path, monkeypatch):
+def test_unavailable_tokenizer_is_skipped_offline_and_an_error_for_a_build(tmp_path, monkeypatch):
+    import huggingface_hub
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    measure, note = load_measure("no-such-org/no-such-tokenizer", tmp_path)
-    assert measure.unit == "chars" and "not available" in note and "no-such-org/no-such-tokenizer" in note
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))  # an empty cache
+    measure, note = load_measure("no-such-org/no-such-tokenizer", tmp_path)  # validate: offline, cache only
+    assert measure.unit == "chars" and "skipped" in note and "no-such-org/no-such-tokenizer" in note
+    assert "build` fetches it and stops if it cannot" in note
     measure, note = load_measure(None, tmp_path)
     assert measure.unit == "chars" and note is None
+
+    def unreachable(*args, **kwargs):  # what the Hub client raises without a network; nothing is fetched
+        raise OSError("the Hub cannot be reached")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    with pytest.raises(FlanMiniError, match=r"'no-such-org/no-such-tokenizer' cannot be loaded \(the Hub cannot be reached\)"):
+        load_measure("no-such-org/no-such-tokenizer", tmp_path, allow_download=True)  # build: never characters
+
+
+def test_a_build_stops_when_the_budgets_tokenizer_cannot_be_had(tmp_path, monkeypatch):
+    """The sample recipe with a tokenizer named for a few-shot budget: validate passes with a note, the build's
+    plan fails naming the source and key, rather than counting the budget in characters."""
+    import re
+
+    import huggingface_hub
+
+    from flan_mini.plan import make_plan
+    from flan_mini.recipe import load_recipe
+
+    from .conftest import SAMPLE_RECIPE
+
+    text, count = re.subn(r"(fewshot: \{[^}]*)\}", r"\1, tokenizer: no-such-org/no-such-tokenizer}", SAMPLE_RECIPE.read_text())
+    assert count == 3
+    (tmp_path / "sample_data").symlink_to(SAMPLE_RECIPE.parent / "sample_data")
+    path = tmp_path / "tokens.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    plan = make_plan(load_recipe(path), resolve_hub_sources=False)
+    assert any("skipped" in note and "code_contests" in note for note in plan.notes)
+    with pytest.raises(FlanMiniError, match=r"sources\[6\]\.fewshot\.tokenizer: tokenizer 'no-such-org/no-such-tokenizer' cannot be loaded \(offline\)"):
+        make_plan(load_recipe(path), resolve_hub_sources=True)
 
 
 def test_pattern_prefixes_are_plain_text(tmp_path):

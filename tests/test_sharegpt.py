@@ -473,3 +473,18 @@ def test_build_end_to_end(tmp_path):
     assert again.exit_code == 0
     first = sorted((tmp_path / "out" / "data").glob("*.parquet"))
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in sorted((tmp_path / "again" / "data").glob("*.parquet"))]
+
+
+def test_rows_carry_extra_columns_onto_every_row():
+    """The seam the chat adapter keeps columns through: each piece and drop takes the last carried values."""
+    from flan_mini.sources.sharegpt import ShareGPTAdapter
+    from flan_mini.sources.sharegpt_rows import Rows
+
+    rows = Rows(ShareGPTAdapter.fields, extra=["source", "num_shots"])
+    rows.carry({"source": "a", "num_shots": 2})
+    rows.piece(0, "x", 0, 0, [("human", "hi"), ("gpt", "hello")])
+    rows.piece(0, "x", 1, 2, [("human", "more"), ("gpt", "sure")])
+    rows.carry({"source": "b"})
+    rows.reject(1, "y", "malformed_turn")
+    assert rows.extra == {"source": ["a", "a", "b"], "num_shots": [2, 2, None]}
+    assert rows.table().num_rows == 3

@@ -220,8 +220,9 @@ def test_validate_says_when_a_tokenizer_is_not_available(tmp_path, monkeypatch):
               f"fewshot: {{max_length: 100, tokenizer: nobody/nothing}}}}")
     _, result = validate(tmp_path, source)
     assert result.exit_code == 0
-    assert "note: sources[0] a: tokenizer 'nobody/nothing' not available" in result.output
-    assert "budget 100 chars" in result.output
+    assert "note: sources[0] a: fewshot.tokenizer 'nobody/nothing' skipped" in result.output
+    assert "`build` fetches it and stops if it cannot" in result.output
+    assert "budget 100 tokens of nobody/nothing" in result.output  # the unit the build will count in
 
 
 def test_keys_are_stable_content_hashes():

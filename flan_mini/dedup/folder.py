@@ -11,8 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_folder, check_apart
+from ..decontam.report import MATCHES_FILE
 from ..errors import FlanMiniError
-from ..shards import DATA_DIR, write_shards
+from ..manifest import MANIFEST, stage_files
+from ..shards import DATA_DIR, REPORTS_DIR, write_shards
 from .config import DedupConfig
 from .report import CLUSTERS_FILE, write_clusters
 from .stage import deduplicate
@@ -24,7 +26,8 @@ DEFAULT_SHARD_BYTES = 256 << 20
 
 def find_splits(folder: Path) -> dict[str, list[Path]]:
     """Shards per split: ``data/{split}-*.parquet`` (the Hub's layout) or, failing that, every ``*.parquet``
-    under the folder as one "train" split. Sorted, so row positions are stable."""
+    under the folder as one "train" split, except stage reports (anything under ``reports/``, the stage files
+    the folder's manifest lists, an older build's top-level clusters file). Sorted, so row positions are stable."""
     folder = Path(folder)
     splits: dict[str, list[Path]] = {}
     for path in sorted((folder / DATA_DIR).glob("*-*.parquet")):
@@ -32,10 +35,26 @@ def find_splits(folder: Path) -> dict[str, list[Path]]:
         splits.setdefault(split, []).append(path)
     if splits:
         return splits
-    paths = sorted(p for p in folder.rglob("*.parquet") if p.name != CLUSTERS_FILE)
+    reports = _stage_file_paths(folder)
+    paths = sorted(
+        p for p in folder.rglob("*.parquet")
+        if p.relative_to(folder).parts[0] != REPORTS_DIR and p.relative_to(folder).as_posix() not in reports
+    )
     if not paths:
         raise FlanMiniError(f"{folder}: no Parquet files (expected data/train-*.parquet or *.parquet files)")
     return {"train": paths}
+
+
+def _stage_file_paths(folder: Path) -> set[str]:
+    """Folder-relative paths of the stage files the folder's manifest lists, plus the top-level clusters and
+    matches files older builds wrote. A manifest that cannot be read lists nothing (the folder may not be a build)."""
+    listed = {CLUSTERS_FILE, MATCHES_FILE}
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        listed.update(entry["path"] for _, entry in stage_files(manifest) if isinstance(entry.get("path"), str))
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        pass
+    return listed
 
 
 def read_split(paths: list[Path]) -> pa.Table:

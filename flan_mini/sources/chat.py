@@ -106,20 +106,6 @@ class ChatConfig(ShareGPTConfig):
         return dict(keep) if isinstance(keep, dict) else {name: name for name in keep}
 
 
-class _KeptRows(Rows):
-    """ShareGPT's row table plus the kept columns' values, one per row (a conversation's pieces share them)."""
-
-    def __init__(self, fields, kept: list[str]):
-        super().__init__(fields)
-        self.current: dict = {}
-        self.kept = {name: [] for name in kept}
-
-    def _row(self, *args) -> None:
-        super()._row(*args)
-        for name, values in self.kept.items():
-            values.append(self.current.get(name))
-
-
 class ChatAdapter(ShareGPTAdapter):
     name = "chat"
     config_model = ChatConfig
@@ -182,18 +168,20 @@ class ChatAdapter(ShareGPTAdapter):
         else:
             records = _parquet_records(file.path, [columns["id"], columns["conversations"], "plugins", *self.config.kept],
                                        columns["conversations"])
-        rows = _KeptRows(ShareGPTAdapter.fields, list(self.output_types))
+        # The kept columns ride along as ShareGPT's extra columns (a conversation's pieces share its values).
+        rows = Rows(ShareGPTAdapter.fields, extra=list(self.output_types))
         for index, record in records:
             self._stats["conversations:read"] += 1
             self._add_chat_record(rows, index, record, columns)
         table = rows.table()
-        for output, values in rows.kept.items():
+        for output, values in rows.extra.items():
             table = table.append_column(output, pa.array(values, self.output_types[output]))
         return table
 
-    def _add_chat_record(self, rows: _KeptRows, index: int, record, columns: dict) -> None:
+    def _add_chat_record(self, rows: Rows, index: int, record, columns: dict) -> None:
         """The record in ShareGPT's form, handed to the ShareGPT adapter; chat-only drops are decided here."""
-        rows.current = {}
+        kept: dict = {}
+        rows.carry(kept)
         if record is INVALID_JSON or not isinstance(record, dict):
             return self._add_record(rows, index, record)
         record_id = record.get(columns["id"])
@@ -202,7 +190,7 @@ class ChatAdapter(ShareGPTAdapter):
             value = record.get(name)
             if not _fits(value, self.output_types[output]):
                 return rows.reject(index, shown_id, f"wrong_type:{name}")
-            rows.current[output] = value
+            kept[output] = value
         column = columns["conversations"]
         turns = record.get(column)
         if turns is None:

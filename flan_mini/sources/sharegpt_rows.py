@@ -36,8 +36,11 @@ def piece_hash(turns: list[tuple[str, str]]) -> int:
 class Rows:
     """Accumulates output rows column by column and turns them into record batches every few MB."""
 
-    def __init__(self, fields: dict[str, pa.DataType]):
+    def __init__(self, fields: dict[str, pa.DataType], extra: list[str] = ()):
         self.fields = fields
+        # Caller columns (e.g. the chat adapter's kept ones): each row takes its value from `carry()`'s last call.
+        self.extra: dict[str, list] = {name: [] for name in extra}
+        self._carried: dict = {}
         self.schema = pa.schema([*(pa.field(n, t) for n, t in fields.items()), (ORDINAL, pa.int64()), (REJECT, pa.string())])
         self.batches: list[pa.RecordBatch] = []
         self._reset()
@@ -46,6 +49,10 @@ class Rows:
         self.ids, self.records, self.parts, self.firsts, self.hashes = [], [], [], [], []
         self.offsets, self.roles, self.values, self.valid, self.ordinals, self.rejects = [0], [], [], [], [], []
         self.chars = 0
+
+    def carry(self, values: dict) -> None:
+        """Values of the extra columns for the rows added from now on (a missing name is null)."""
+        self._carried = values
 
     def reject(self, index: int, record_id: str | None, reason: str) -> None:
         self._row(index, record_id, None, None, None, index << PIECE_BITS, reason)
@@ -73,6 +80,8 @@ class Rows:
         self.hashes.append(digest)
         self.ordinals.append(ordinal)
         self.rejects.append(reason)
+        for name, values in self.extra.items():
+            values.append(self._carried.get(name))
 
     def _flush(self) -> None:
         if not self.ids:

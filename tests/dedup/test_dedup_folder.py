@@ -147,3 +147,25 @@ def test_config_file_and_options(tmp_path, built):
     assert parity.exit_code == 0, parity.output
     params = json.loads((tmp_path / "parity" / "dedup_report.json").read_text())["splits"]["train"]["stats"]["parameters"]
     assert params["mode"] == "datasketch" and (params["bands"], params["rows"]) == (9, 13)
+
+
+def test_a_folder_without_data_skips_stage_reports(tmp_path):
+    """Only row files are read: reports/ (clusters, decontamination matches) and the stage files the manifest lists,
+    wherever they are, never become rows (their schemas differ, so reading them would fail or add junk rows)."""
+    folder = tmp_path / "plain"
+    (folder / "reports").mkdir(parents=True)
+    (folder / "extra").mkdir()
+    pq.write_table(pa.table({"text": ["alpha beta gamma", "delta epsilon", "alpha beta gamma"]}), folder / "rows.parquet")
+    pq.write_table(pa.table({"row_id": ["r1"], "benchmark": ["humaneval"]}), folder / "reports" / "decontam_matches.parquet")
+    pq.write_table(pa.table({"cluster_id": [1], "id": ["x"]}), folder / "reports" / CLUSTERS_FILE)
+    pq.write_table(pa.table({"row_id": ["r2"]}), folder / "extra" / "matches.parquet")
+    pq.write_table(pa.table({"cluster_id": [2]}), folder / CLUSTERS_FILE)  # an older build's top-level file
+    manifest = {"decontamination": {"matches_file": {"path": "extra/matches.parquet", "rows": 1}}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = dedup_folder(folder, tmp_path / "out", DedupConfig(), columns=["text"])
+    assert report["splits"]["train"]["inputs"] == [str(folder / "rows.parquet")]
+    assert read_shards(tmp_path / "out").column("text").to_pylist() == ["alpha beta gamma", "delta epsilon"]
+    # Without the manifest, the file it listed is data again (a plain folder names no stage files).
+    (folder / "manifest.json").unlink()
+    with pytest.raises(FlanMiniError, match="schema"):
+        dedup_folder(folder, tmp_path / "out2", DedupConfig(), columns=["text"])
