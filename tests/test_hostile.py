@@ -102,6 +102,22 @@ def test_booleans_are_not_numbers_and_huge_integers_are_refused(tmp_path):
                        "recipe.yaml:5  sources[1].n: 1e+29 is too large")
 
 
+def test_booleans_are_not_numbers_in_the_dedup_and_decontaminate_sections_either(tmp_path):
+    alpaca_json(tmp_path / "a.json", records(3))
+    recipe = write_recipe(tmp_path, """
+        name: t
+        sources:
+          - {name: a, adapter: alpaca, path: a.json, n: 2}
+        dedup: {num_perm: true}
+        decontaminate: {ngram: false, benchmarks: [{name: humaneval}]}
+    """)
+    result = run_cli("validate", recipe)
+    assert result.exit_code == 1
+    assert "dedup.num_perm: expected a number or text, not the boolean true" in result.stderr
+    assert "decontaminate.ngram: expected a number or text, not the boolean false" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_missing_local_path_that_looks_like_a_hub_id_names_both(tmp_path):
     recipe = write_recipe(tmp_path, """
         name: t

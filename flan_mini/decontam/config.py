@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from ..sections import validate_section
+from ..sources.base import PlainNumbers
 from ..textnorm import TextNorm
 
 # The readers of benchmarks/readers.py; `generic` reads any table-like file given its format and fields.
@@ -21,7 +22,7 @@ def _problem(message: str) -> PydanticCustomError:
     return PydanticCustomError("decontaminate", message)
 
 
-class _Strict(BaseModel):
+class _Strict(PlainNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..sections import validate_section
+from ..sources.base import PlainNumbers
 from ..textnorm import TextNorm
 
 
@@ -18,7 +19,7 @@ DATASKETCH_WEIGHTS = (0.5, 0.5)
 RECALL_WEIGHTS = (0.05, 0.95)
 
 
-class ShingleConfig(BaseModel):
+class ShingleConfig(PlainNumbers):
     """What a document's set is made of."""
 
     model_config = ConfigDict(extra="forbid")
@@ -31,7 +32,7 @@ class ShingleConfig(BaseModel):
     size: int = Field(5, ge=1, le=64, description="n, the shingle length in tokens (word) or characters (char).")
 
 
-class NormalizeConfig(BaseModel):
+class NormalizeConfig(PlainNumbers):
     """How text is normalised before shingling and exact hashing (see flan_mini.textnorm.TextNorm)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -54,7 +55,7 @@ class NormalizeConfig(BaseModel):
         return TextNorm(nfkc=self.nfkc, lowercase=self.lowercase, punctuation=punctuation, code=self.mode == "code")
 
 
-class DedupConfig(BaseModel):
+class DedupConfig(PlainNumbers):
     """Near-duplicate removal with MinHash LSH. The section's presence turns dedup on; `enabled: false` keeps
     the settings but skips the stage."""
 

@@ -31,15 +31,19 @@ def all_of(masks: list[pa.Array]) -> pa.Array | None:
     return pc.fill_null(mask, False)
 
 
-class StrictModel(BaseModel):
-    """Recipe sections reject unknown keys, so a typo fails instead of being ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class PlainNumbers(BaseModel):
+    """Numbers are numbers: `true` is not 1, and integers beyond int64 are typing mistakes (every config section)."""
 
     @field_validator("*", mode="before")
     @classmethod
     def _plain_numbers(cls, value, info):
         return check_number(value, cls.model_fields[info.field_name].annotation)
+
+
+class StrictModel(PlainNumbers):
+    """Recipe sections reject unknown keys, so a typo fails instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # Counts, sizes and seeds beyond this are typing mistakes, and would overflow the int64 arithmetic downstream.
