@@ -77,7 +77,7 @@ def validate(recipe: str, check_hub: bool) -> None:
 @click.option("--no-push", is_flag=True, help="Do not push to the Hub even if the recipe has a publish: section.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               show_default="the machine's cores",
-              help="Processes for the parallel stages. The output does not depend on it.")
+              help="Width of every parallel stage (dedup processes, decontamination threads). The output does not depend on it.")
 def build(recipe: str, out: str | None, seed: int | None, dry_run: bool, quiet: bool, no_push: bool, workers: int | None) -> None:
     """Build the dataset RECIPE describes: Parquet shards in the Hub's layout plus manifest.json."""
     from .pipeline import build as run_build

@@ -201,9 +201,10 @@ def assemble(builds: list[SourceBuild], seed: int) -> tuple[pa.Table, np.ndarray
 def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, workers: int | None = None) -> BuildResult:
     """Run the build a plan describes; returns where it went and its manifest.
 
-    `workers` processes compute dedup signatures (default: the recipe's dedup.workers); the output
-    does not depend on it. With a `publish:` section in the recipe (and `push`), the finished folder
-    is pushed to the Hub. `reporter` says what the build is doing (default: log lines on stderr).
+    `workers` is every parallel stage's width: dedup's signature processes and decontamination's scan
+    threads (default: each section's own `workers`); the output does not depend on it. With a `publish:`
+    section in the recipe (and `push`), the finished folder is pushed to the Hub. `reporter` says what
+    the build is doing (default: log lines on stderr).
     """
     reporter = reporter or Reporter("lines")
     log = reporter.log
@@ -251,7 +252,8 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
             clock = time.perf_counter()
             log(f"flan-mini: checking candidates against {len(decontam.benchmarks)} benchmark(s) "
                 f"({decontam.ngram}-grams, action {decontam.action})")
-            decontam_run = decontaminate_candidates(builds, decontam, plan.loaded.base_dir, decontam_engine)
+            decontam_run = decontaminate_candidates(builds, decontam, plan.loaded.base_dir, decontam_engine,
+                                                    workers=workers)
             stages["decontaminate"] = time.perf_counter() - clock
 
         clock = time.perf_counter()

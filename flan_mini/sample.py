@@ -20,7 +20,7 @@ How a source's rows are chosen, with memory bounded whatever the source size:
    rejected (and counted). Its place goes to the group's next candidate in rank order. Content is
    read for the chosen rows and their replacements, never for the whole source.
 Each chosen row also gets a content key (a hash of its fields), used for its id, its template
-choice and dedup. Extra candidates (for dedup) are chosen the same way. `take_exact` later keeps
+choice and dedup. Extra candidates (for dedup) are chosen the same way. `exact_rows` later keeps
 each group's quota of survivors and refills a short group from the others' extras.
 The chosen rows stay in file order; rank order is only ever computed, never materialised.
 """
@@ -55,8 +55,6 @@ SPARE_SHARE, SPARE_MIN = 0.10, 32
 class SourceCounts:
     """What selection saw, for the manifest and the reject-rate check."""
 
-    files_read: int = 0
-    files_skipped: list[str] = field(default_factory=list)
     rows_read: int = 0  # rows scanned
     rows_filtered: int = 0  # excluded by the recipe's filters
     rows_examined: int = 0  # rows whose content was read and checked (the chosen and their replacements)
@@ -224,9 +222,7 @@ def _scan(adapter, files, seed, capacity_of, task, count_only=False) -> tuple[_P
     scan_fields = adapter.scan_fields()
     for file_index, file in enumerate(files):
         if adapter.skip_file(file):
-            counts.files_skipped.append(file.display)
             continue
-        counts.files_read += 1
         file_salt = salt(seed, config.name, "select", file_fingerprint(file))
         for batch in adapter.read(file, fields=scan_fields):
             counts.rows_read += batch.num_rows
@@ -412,8 +408,3 @@ def keep_order(table: pa.Table, quotas: dict[str, int], alive: np.ndarray) -> np
     with np.errstate(divide="ignore", invalid="ignore"):
         priority = np.where(quota > 0, (position + 0.5) / quota, np.inf)
     return alive[np.lexsort((rank, priority))]
-
-
-def take_exact(table: pa.Table, n: int, quotas: dict[str, int], removed: np.ndarray | None = None) -> pa.Table:
-    """The rows `exact_rows` keeps, in their order."""
-    return table.take(pa.array(exact_rows(table, n, quotas, removed), pa.int64()))

@@ -235,9 +235,17 @@ def test_sample_build_removes_planted_duplicates_and_explains_it(sample_build):
     assert "## Deduplication" in card and "No deduplication stage ran" not in card
 
 
-def test_output_does_not_depend_on_the_number_of_workers(sample_build, tmp_path):
+def test_output_does_not_depend_on_the_number_of_workers(sample_build, tmp_path, monkeypatch):
+    from flan_mini.decontam.stage import Decontaminator
+
+    # --workers is every parallel stage's width: decontamination's scan gets it too, not its section's default.
+    scan, widths = Decontaminator.scan, []
+    monkeypatch.setattr(Decontaminator, "scan", lambda self, *a, workers=None, **k: (
+        widths.append(workers), scan(self, *a, workers=workers, **k))[1])
     one, two = tmp_path / "one", tmp_path / "two"
     assert run_cli("build", SAMPLE_RECIPE, "--out", one, "--workers", "1", "-q").exit_code == 0
-    assert run_cli("build", SAMPLE_RECIPE, "--out", two, "--workers", "2", "-q").exit_code == 0
+    assert run_cli("build", SAMPLE_RECIPE, "--out", two, "--workers", "3", "-q").exit_code == 0
+    assert widths == [1, 3]
     assert shard_bytes(one) == shard_bytes(two) == shard_bytes(sample_build)
-    assert (one / "reports" / "dedup_clusters.parquet").read_bytes() == (two / "reports" / "dedup_clusters.parquet").read_bytes()
+    for report in ("dedup_clusters.parquet", "decontam_matches.parquet"):
+        assert (one / "reports" / report).read_bytes() == (two / "reports" / report).read_bytes()

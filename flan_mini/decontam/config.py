@@ -135,7 +135,10 @@ class DecontamConfig(_Strict):
         "survive removal; added to dedup's.",
     )
     max_examples: int = Field(5, ge=0, le=1000, description="Matches shown per benchmark in the manifest and card.")
-    workers: int = Field(2, ge=1, le=64, description="Threads scanning the mixture; results do not depend on it.")
+    workers: int = Field(
+        2, ge=1, le=64,
+        description="Threads scanning the mixture (`build --workers` overrides it); results do not depend on it.",
+    )
     batch_rows: int = Field(4096, ge=1, le=1_000_000, description="Rows per scanned batch; results do not depend on it.")
 
     @field_validator("benchmarks")

@@ -211,9 +211,10 @@ class BuildDecontam:
 
 
 def decontaminate_candidates(builds: list, config: DecontamConfig, base_dir: Path,
-                             engine: Decontaminator | None = None) -> BuildDecontam:
+                             engine: Decontaminator | None = None, workers: int | None = None) -> BuildDecontam:
     """Scan every source's candidates that are still in (not failed, not a duplicate) and, with action remove,
     mark the matched ones in `removed["decontam"]`, so the exact takes refill from the extra candidates.
+    `workers` threads scan (default: the section's `workers`); the result does not depend on it.
 
     `builds` are pipeline.SourceBuild objects (candidates table with `id`, `recipe_source`, `conversations`;
     `removed`: reason -> mask over the candidates).
@@ -227,7 +228,7 @@ def decontaminate_candidates(builds: list, config: DecontamConfig, base_dir: Pat
         parts.append(item.candidates.select(["id", "recipe_source", "conversations"]).filter(pa.array(~out)))
         outs.append(out)
     table = pa.concat_tables(parts) if parts else pa.table({})
-    result = engine.scan_table(table)
+    result = engine.scan_table(table, workers=workers)
     matched = result.matched_ids()
     if config.action == "remove":
         for item, out in zip(builds, outs):

@@ -6,31 +6,6 @@ lsh (bands and candidate pairs), sketch (batches on N processes, two passes), ve
 candidate pairs on their shingle sets), clusters (union-find and keepers),
 report (clusters table and stats), stage (`dedup_table`), folder (`dedup_folder`), command (`flan-mini dedup`).
 
-Names are imported lazily, so `from flan_mini.dedup.command import dedup_command` stays cheap for `--help`.
+The package itself imports nothing (so `--help` stays cheap): import from its modules, e.g.
+`from flan_mini.dedup.command import dedup_command`.
 """
-
-from __future__ import annotations
-
-_EXPORTS = {
-    "DedupConfig": "config",
-    "dedup_config": "config",
-    "DedupResult": "stage",
-    "dedup_table": "stage",
-    "dedup_folder": "folder",
-    "dedup_command": "command",
-    "write_clusters": "report",
-    "manifest_removed": "report",
-    "manifest_entry": "report",
-    "take_kept": "stage",
-    "CLUSTERS_FILE": "report",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        from importlib import import_module
-
-        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

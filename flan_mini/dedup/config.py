@@ -135,7 +135,10 @@ class DedupConfig(PlainNumbers):
         le=10.0,
         description="Share of extra candidates the selection draws per source, so exact counts survive dedup.",
     )
-    workers: int = Field(1, ge=1, le=256, description="Processes computing signatures; results do not depend on it.")
+    workers: int = Field(
+        1, ge=1, le=256,
+        description="Processes computing signatures (`build --workers` overrides it); results do not depend on it.",
+    )
     batch_rows: int = Field(
         16384, ge=1, le=1_000_000, description="Rows per signature batch (memory vs overhead); results do not depend on it."
     )

@@ -242,23 +242,3 @@ def _keep_order(priority: np.ndarray, order: np.ndarray, ids) -> np.ndarray:
     )
     sort_keys = [("priority", "ascending"), ("order", "ascending"), ("id", "ascending"), ("row", "ascending")]
     return pc.sort_indices(keys, sort_keys=sort_keys).to_numpy().astype(np.int64)
-
-
-def take_kept(table: pa.Table, keep: pa.BooleanArray, counts: dict[str, int]) -> tuple[pa.Table, dict[str, int]]:
-    """The build's "then take n": per recipe source, the first ``counts[source]`` rows that dedup kept, by
-    ``_order``, returned in input row order; plus each source's shortfall (n minus what was available; 0 when
-    the oversampling drew enough). Sources missing from ``counts`` keep every kept row.
-
-    Example: source a has kept rows with _order 0, 2, 3, 7 and counts {"a": 3} -> the rows with 0, 2, 3.
-    """
-    keep_np = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
-    sources = np.asarray(pc.fill_null(table.column("recipe_source"), "").to_pylist(), dtype=object)
-    order = table.column(ORDER_COLUMN).to_numpy().astype(np.int64)
-    chosen = keep_np.copy()
-    shortfall = {}
-    for name, wanted in counts.items():
-        rows = np.flatnonzero(keep_np & (sources == name))
-        rows = rows[np.argsort(order[rows], kind="stable")]
-        chosen[rows[wanted:]] = False
-        shortfall[name] = max(0, wanted - len(rows))
-    return table.filter(pa.array(chosen)), shortfall

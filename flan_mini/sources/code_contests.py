@@ -173,9 +173,6 @@ class CodeContestsAdapter(Adapter):
     def group_cap(self, group: str) -> int | None:
         return self.config.max_per_problem
 
-    def tasks(self) -> tuple[str, ...]:
-        return ()
-
     def describe(self) -> dict:
         described = {"languages": self.config.languages}
         if self.config.max_per_problem:

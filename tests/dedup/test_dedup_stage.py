@@ -257,22 +257,3 @@ def test_a_huge_cluster_is_bounded_by_bucket_cap_and_still_one_cluster(make_tabl
     assert result.keep.to_pylist() == [True] + [False] * 299
     assert result.stats["lsh"]["candidate_pairs"] <= result.stats["parameters"]["bands"] * 4 * 300  # not 300*299/2
 
-
-def test_take_kept_delivers_exact_counts_by_order_and_reports_shortfall(planted):
-    from flan_mini.dedup.stage import take_kept
-
-    table, expected = planted
-    result = dedup_table(table, DedupConfig())
-    kept_per_source = {name: s["kept"] for name, s in result.stats["sources"].items()}
-    wanted = {"alpha": kept_per_source["alpha"] - 10, "beta": kept_per_source["beta"] + 4}
-    taken, shortfall = take_kept(table, result.keep, wanted)
-    assert shortfall == {"alpha": 0, "beta": 4}
-    sources = taken.column("recipe_source").to_pylist()
-    assert sources.count("alpha") == wanted["alpha"] and sources.count("beta") == kept_per_source["beta"]
-    assert not set(taken.column("id").to_pylist()) & {c for c, (k, _) in expected.items() if k != "keep"}
-    # The alpha rows left out are the ones with the highest _order.
-    alpha_kept = table.filter(pc.and_(result.keep, pc.equal(table.column("recipe_source"), "alpha")))
-    cutoff = sorted(alpha_kept.column("_order").to_pylist())[wanted["alpha"] - 1]
-    taken_alpha = taken.filter(pc.equal(taken.column("recipe_source"), "alpha"))
-    assert max(taken_alpha.column("_order").to_pylist()) == cutoff
-    assert taken.column("_order").to_pylist() == sorted(taken.column("_order").to_pylist())  # input order kept
