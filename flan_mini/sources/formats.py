@@ -287,12 +287,14 @@ def read_json_lines(path: Path, columns: ColumnMap, fields: Fields, wanted: np.n
             if lo == hi:
                 first_line += line_count
                 continue
-        batch = _fast_json_lines(chunk, line_count, explicit, rename, fields, first_line)
+        blank = _has_blank(chunk)  # scanned once per chunk, for both the fast path and the blank-line drop
+        batch = None if blank else _fast_json_lines(chunk, line_count, explicit, rename, fields, first_line)
         if batch is None:
             records = [_parse_line(line) for line in chunk.split(b"\n")[:line_count]]
             batch = _records_to_batch(records, first_line, columns, fields)
         # Blank lines are not records; they keep their line number but are dropped here.
-        batch = _drop_blank(batch, chunk, line_count)
+        if blank:
+            batch = _drop_blank(batch, chunk, line_count)
         if wanted is not None:
             keep = np.isin(batch.column(ORDINAL).to_numpy(), wanted[lo:hi])
             batch = batch.filter(pa.array(keep))
@@ -318,17 +320,18 @@ def _parse_line(line: bytes):
         return _INVALID
 
 
+def _has_blank(chunk: bytes) -> bool:
+    return chunk[:1].isspace() or b"\n\n" in chunk or b"\n \n" in chunk
+
+
 def _drop_blank(batch: pa.RecordBatch, chunk: bytes, line_count: int) -> pa.RecordBatch:
-    if b"\n\n" not in chunk and not chunk[:1].isspace() and b"\n \n" not in chunk:
-        return batch
     lines = chunk.split(b"\n")[:line_count]
     keep = np.fromiter((bool(line.strip()) for line in lines), dtype=bool, count=line_count)
     return batch.filter(pa.array(keep)) if not keep.all() else batch
 
 
 def _fast_json_lines(chunk, line_count, explicit, rename, fields, first_line) -> pa.RecordBatch | None:
-    if b"\n\n" in chunk or chunk[:1].isspace() or b"\n \n" in chunk:
-        return None  # blank lines would shift Arrow's row numbering away from line numbers
+    # Callers check for blank lines first (_has_blank): they would shift Arrow's row numbering away from line numbers.
     try:
         table = pajson.read_json(
             io.BytesIO(chunk),
