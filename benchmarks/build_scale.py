@@ -158,11 +158,13 @@ def generate_sharegpt() -> Path:
     import benchmarks.sharegpt as sharegpt_source
 
     sharegpt_source.generate()
+    sharegpt_source.train_tokenizer()
     return sharegpt_source.FILE
 
 
-def write_recipe(scale: float, workers: int, sharegpt_file: Path) -> Path:
-    """recipes/flan_mini.yaml's sources and options, pointed at the synthetic files, n scaled, with dedup."""
+def write_recipe(scale: float, workers: int, sharegpt_file: Path, tokenizer: Path) -> Path:
+    """recipes/flan_mini.yaml's sources and options, pointed at the synthetic files, n scaled, with dedup; token
+    budgets counted with benchmarks/sharegpt.py's offline BPE tokenizer (the recipe's Hub tokenizers need a network)."""
     recipe = yaml.safe_load((ROOT / "recipes" / "flan_mini.yaml").read_text())
     local = {
         "flan2021": {"path": str(CACHE / "flan_flan2021"), "data_files": "data/*.parquet"},
@@ -182,6 +184,9 @@ def write_recipe(scale: float, workers: int, sharegpt_file: Path) -> Path:
             del source[key]
         source["n"] = max(1, round(source["n"] * scale))
         source["max_reject_rate"] = 0.2
+        for option in ("fewshot", "split_conversations"):
+            if isinstance(source.get(option), dict) and "tokenizer" in source[option]:
+                source[option]["tokenizer"] = str(tokenizer)
         if source["name"] in ("gpt4_alpaca", "code_alpaca"):
             # Taken whole in the paper's recipe: nothing can replace the rows dedup removes.
             source["accept_shortfall"] = True
@@ -224,6 +229,7 @@ def main() -> None:
     generate_code_search_net()
     generate_alpaca()
     sharegpt_file = generate_sharegpt()
+    from benchmarks.sharegpt import TOKENIZER as tokenizer
     print(f"sources ready in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
     results = []
@@ -231,7 +237,7 @@ def main() -> None:
         scale = 1.0 if abs(size - 1.34) < 1e-9 else size * 1e6 / PAPER
         for workers in args.workers:
             out = CACHE / f"out-{size}-{workers}"
-            result = run(write_recipe(scale, workers, sharegpt_file), out, workers)
+            result = run(write_recipe(scale, workers, sharegpt_file, tokenizer), out, workers)
             results.append((size, workers, result))
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
@@ -248,6 +254,8 @@ def main() -> None:
     for size, digests in by_size.items():
         if len(args.workers) > 1:
             print(f"{size}M rows: output {'identical' if len(digests) == 1 else 'DIFFERS'} across workers {args.workers}")
+        for shards in sorted(digests):  # to compare builds across code versions
+            print(f"{size}M rows: shard sha256 " + " ".join(shards))
 
 
 if __name__ == "__main__":

@@ -43,3 +43,27 @@ def test_rows_are_gathered_per_shard_in_the_given_order(tmp_path):
     assert read_shards(tmp_path / "a").column("id").to_pylist() == [f"r{i}" for i in order]
     same = write_shards(source.take(pa.array(order)), tmp_path / "b", target_shard_bytes=300)
     assert [s.sha256 for s in shards] == [s.sha256 for s in same]
+
+
+def test_gather_across_chunks_matches_take_and_writes_the_same_bytes(tmp_path):
+    import numpy as np
+
+    from flan_mini.shards import TURN, gather
+
+    rng = np.random.default_rng(7)
+    chunks = []
+    for size in (5, 0, 12, 1, 9):  # chunked by source, one empty, as the pipeline's candidates are
+        chunks.append(pa.table({
+            "id": pa.array([f"s{size}-{i}" if i % 4 else None for i in range(size)], pa.string()),
+            "conversations": pa.array([[{"from": "human", "value": f"q{size}.{i}"}, {"from": "gpt", "value": "a" * i}]
+                                       for i in range(size)], pa.list_(TURN)),
+        }))
+    chunked = pa.concat_tables(chunks)
+    assert chunked.column("conversations").num_chunks > 1
+    rows = rng.permutation(chunked.num_rows)[:20]
+    assert gather(chunked, rows).equals(chunked.take(pa.array(rows)))
+    assert gather(chunked, rows[:0]).num_rows == 0
+    joined = chunked.combine_chunks()
+    a = write_shards(chunked, tmp_path / "a", target_shard_bytes=300, rows=rows)
+    b = write_shards(joined, tmp_path / "b", target_shard_bytes=300, rows=rows)
+    assert len(a) > 1 and [s.sha256 for s in a] == [s.sha256 for s in b]

@@ -86,6 +86,33 @@ def test_json_lines_without_final_newline_and_plain_file(tmp_path):
     assert table.column("inputs").to_pylist() == ["a", "c"]
 
 
+def test_json_lines_blank_lines_among_valid_rows_keep_line_ordinals(tmp_path):
+    row = '{"inputs": "%s", "targets": "t", "task": "t"}'
+    (tmp_path / "cot_zs_opt_train.jsonl").write_text("\n".join([row % "a", "", row % "b", " ", row % "c"]) + "\n")
+    table = read_all(flan(tmp_path), tmp_path)
+    assert table.column("inputs").to_pylist() == ["a", "b", "c"]
+    assert table.column("_ordinal").to_pylist() == [0, 2, 4]
+
+
+def test_json_lines_fetch_of_chosen_lines_matches_the_full_read(tmp_path):
+    from flan_mini.sources import formats
+
+    good = '{"a": "%s", "b": %d}'
+    lines = [good % (f"row {i} \\u00e9", i) for i in range(40)]
+    lines[7], lines[12], lines[20] = '{"a": "broken', "", '{"a": 5, "b": 1}'  # invalid, blank, wrong type
+    path = tmp_path / "x.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(lines) + "\n")
+    fields = {"a": pa.string(), "b": pa.int64()}
+    columns = {"a": "a", "b": "b"}
+    full = pa.Table.from_batches(list(formats.read_json_lines(path, columns, fields)))
+    for wanted in ([3, 7, 20, 39], [0, 1, 2], [7], list(range(40))):
+        wanted = np.array(wanted)
+        got = pa.Table.from_batches(list(formats.read_json_lines(path, columns, fields, wanted)))
+        expected = full.filter(pa.array(np.isin(full.column("_ordinal").to_numpy(), wanted)))
+        assert got.equals(expected), wanted
+
+
 def test_chiayewken_layout(tmp_path):
     pq.write_table(pa.table({"source": ["q"], "target": ["a"], "task_name": ["t"], "task_source": ["P3"],
                              "template_type": ["zsopt"], "template_idx": [1]}), tmp_path / "train.parquet")

@@ -278,26 +278,45 @@ def read_json_lines(path: Path, columns: ColumnMap, fields: Fields, wanted: np.n
     columns = {name: col for name, col in columns.items() if name in fields}
     explicit = pa.schema([pa.field(col, fields[name]) for name, col in columns.items() if col is not None])
     rename = {col: name for name, col in columns.items() if col is not None}
+    wanted = None if wanted is None else np.unique(np.asarray(wanted, np.int64))
     first_line = 0
     for chunk in _line_chunks(path):
         line_count = chunk.count(b"\n")
-        lo = hi = 0
         if wanted is not None:
             lo, hi = np.searchsorted(wanted, [first_line, first_line + line_count])
-            if lo == hi:
-                first_line += line_count
-                continue
-        batch = _fast_json_lines(chunk, line_count, explicit, rename, fields, first_line)
+            if lo < hi:
+                yield _wanted_lines(chunk, wanted[lo:hi], first_line, explicit, rename, columns, fields)
+            first_line += line_count
+            continue
+        # Arrow skips blank lines, so a fast parse with one row per line proves the chunk has none: the blank-line
+        # scans (two passes over 16 MB) are only paid on the record-by-record path.
+        batch = None if chunk[:1].isspace() else _fast_json_lines(chunk, line_count, explicit, rename, fields, first_line)
         if batch is None:
             records = [_parse_line(line) for line in chunk.split(b"\n")[:line_count]]
             batch = _records_to_batch(records, first_line, columns, fields)
-        # Blank lines are not records; they keep their line number but are dropped here.
-        batch = _drop_blank(batch, chunk, line_count)
-        if wanted is not None:
-            keep = np.isin(batch.column(ORDINAL).to_numpy(), wanted[lo:hi])
-            batch = batch.filter(pa.array(keep))
+            # Blank lines are not records; they keep their line number but are dropped here.
+            if _has_blank(chunk):
+                batch = _drop_blank(batch, chunk, line_count)
         yield batch
         first_line += line_count
+
+
+def _wanted_lines(chunk: bytes, wanted: np.ndarray, first_line: int, explicit, rename, columns, fields) -> pa.RecordBatch:
+    """Only the `wanted` lines of a chunk (sorted, distinct line ordinals), parsed as the whole chunk would parse
+    them: a fetch wants a few rows per chunk, and parsing every field of every line was most of its cost."""
+    ends = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10)
+    local = wanted - first_line
+    starts = np.r_[0, ends[:-1] + 1][local]
+    lines = [chunk[a : b + 1] for a, b in zip(starts.tolist(), ends[local].tolist())]
+    subset = b"".join(lines)
+    # A blank line never holds a wanted record (only a changed file would make it so): it is dropped, and the
+    # caller sees the row missing.
+    blank = np.fromiter((not line.strip() for line in lines), bool, len(lines))
+    batch = None if blank.any() or subset[:1].isspace() else _fast_json_lines(subset, len(lines), explicit, rename, fields, 0)
+    if batch is None:
+        batch = _records_to_batch([_parse_line(line[:-1]) for line in lines], 0, columns, fields)
+    batch = batch.set_column(batch.schema.get_field_index(ORDINAL), ORDINAL, pa.array(wanted, pa.int64()))
+    return batch.filter(pa.array(~blank)) if blank.any() else batch
 
 
 class _Blank:
@@ -318,17 +337,18 @@ def _parse_line(line: bytes):
         return _INVALID
 
 
+def _has_blank(chunk: bytes) -> bool:
+    return chunk[:1].isspace() or b"\n\n" in chunk or b"\n \n" in chunk
+
+
 def _drop_blank(batch: pa.RecordBatch, chunk: bytes, line_count: int) -> pa.RecordBatch:
-    if b"\n\n" not in chunk and not chunk[:1].isspace() and b"\n \n" not in chunk:
-        return batch
     lines = chunk.split(b"\n")[:line_count]
     keep = np.fromiter((bool(line.strip()) for line in lines), dtype=bool, count=line_count)
     return batch.filter(pa.array(keep)) if not keep.all() else batch
 
 
 def _fast_json_lines(chunk, line_count, explicit, rename, fields, first_line) -> pa.RecordBatch | None:
-    if b"\n\n" in chunk or chunk[:1].isspace() or b"\n \n" in chunk:
-        return None  # blank lines would shift Arrow's row numbering away from line numbers
+    # Arrow skips blank lines, which would shift its row numbering away from line numbers: then the row count differs.
     try:
         table = pajson.read_json(
             io.BytesIO(chunk),
