@@ -50,7 +50,7 @@ from .sharegpt_clean import (
     first_exchange_key,
     split_points,
 )
-from .sharegpt_dedup import drop_repeats, repeated_records
+from .sharegpt_dedup import HIDDEN, drop_repeats, repeated_records
 from .sharegpt_read import INVALID_JSON, first_json_record, iter_json_array, iter_json_lines, iter_parquet
 from .sharegpt_rows import PIECE_BITS, Rows, piece_hash, to_int64
 from .sharegpt_split import SplitConfig, Splitter, describe_split
@@ -178,8 +178,10 @@ class ShareGPTAdapter(Adapter):
             group.sort(key=lambda f: str(f.path))  # only breaks ties between copies identical in content and id
             signatures = [_signature(f) for f in group]
             tables = [self._parse(f) for f in group]
-            for f, signature, table, repeats in zip(group, signatures, tables, repeated_records(tables)):
-                self._tables[f.path] = (signature, drop_repeats(table, repeats, self._stats))
+            for index, repeats in enumerate(repeated_records(tables)):
+                schema = pa.schema([f for f in tables[index].schema if f.name not in HIDDEN])
+                batches = drop_repeats(tables[index].to_batches(), repeats, self._stats)
+                self._tables[group[index].path] = (signatures[index], pa.Table.from_batches(batches, schema))
         seen, table = self._tables[file.path]
         if seen != _signature(file):
             raise SourceError(f"{file.display}: changed while the build was reading it")
