@@ -6,6 +6,7 @@ import gzip
 import json
 import random
 import re
+from collections import Counter
 
 import numpy as np
 import pyarrow as pa
@@ -46,7 +47,9 @@ def files(source, path):
 
 
 def read_all(source, path) -> pa.Table:
-    return pa.Table.from_batches([b for f in files(source, path) for b in source.read(f)])
+    inputs = files(source, path)
+    source.prepare(inputs)  # as the selection does: repeats are judged across these files
+    return pa.Table.from_batches([b for f in inputs for b in source.read(f)])
 
 
 def outcome_by_record(table: pa.Table) -> dict[int, object]:
@@ -148,13 +151,76 @@ def test_a_dropped_first_copy_does_not_shadow_a_good_second_one(tmp_path):
     assert outcome_by_record(read_all(adapter(tmp_path), tmp_path)) == {0: "policy:empty_turn", 1: [("human", "q"), ("gpt", "a")]}
 
 
-def test_repeats_are_judged_across_the_files_of_a_source(tmp_path):
-    write_sharegpt_json(tmp_path / "part1.json", [{"id": "a", "conversations": chat("q", "a")}])
-    write_sharegpt_json(tmp_path / "part2.json", [{"id": "a", "conversations": chat("q2", "a2")},
-                                                  {"id": "b", "conversations": chat("q", " a ")}])
-    source = adapter(tmp_path)
-    table = read_all(source, tmp_path)
-    assert table.column("_reject").to_pylist() == [None, "policy:duplicate_id", "policy:duplicate_exchange"]
+# Copies across files: "a" twice (different content), the exchange q/a twice (different ids, same
+# text up to whitespace, one of them split), and a broken copy of "c" that must not shadow the good one.
+REPEATS = [
+    {"id": "a", "conversations": chat("q", "a")},
+    {"id": "a", "conversations": chat("q2", "a2")},
+    {"id": "b", "conversations": chat(" q ", "a", "more?", "x" * 300)},
+    {"id": "c", "conversations": chat("q3", "")},
+    {"id": "c", "conversations": chat("q3", "a3")},
+]
+
+
+def kept_and_dropped(table: pa.Table) -> tuple[list, dict]:
+    """What was kept ((id, piece turns), sorted) and how many were dropped per reason: no file positions."""
+    kept = sorted((row["id"], str(row["conversations"])) for row in table.to_pylist() if not row["_reject"])
+    return kept, dict(Counter(r for r in table.column("_reject").to_pylist() if r))
+
+
+@pytest.mark.parametrize("layout", [
+    [("all.json", [0, 1, 2, 3, 4])],
+    [("part1.json", [0, 3]), ("part2.json", [1, 2, 4])],
+    [("part1.json", [4, 2, 1]), ("part2.json", [3, 0])],  # the same split, files' names swapped
+    [("z.jsonl", [2]), ("m.json", [1, 4]), ("a.json", [0, 3])],
+])
+def test_which_copy_is_kept_depends_on_content_not_on_file_names_or_order(tmp_path, layout):
+    expected_path = tmp_path / "expected"
+    write_sharegpt_json(expected_path / "all.json", REPEATS)
+    expected = kept_and_dropped(read_all(adapter(expected_path, split_conversations={"max_length": 100}), expected_path))
+    folder = tmp_path / "layout"
+    for name, indexes in layout:
+        write = write_sharegpt_jsonl if name.endswith(".jsonl") else write_sharegpt_json
+        write(folder / name, [REPEATS[i] for i in indexes])
+    source = adapter(folder, split_conversations={"max_length": 100})
+    table = read_all(source, folder)
+    assert kept_and_dropped(table) == expected
+    kept, dropped = expected
+    heads = [row for row in table.to_pylist() if row["part"] == 0]  # one per kept conversation
+    assert [row["id"] for row in heads].count("a") == 1  # one "a", whichever its content orders first
+    assert [row["conversations"][0]["value"] for row in heads].count("q") == 1  # q/a once, from "a" or "b"
+    assert ("c", str([{"from": "human", "value": "q3"}, {"from": "gpt", "value": "a3"}])) in kept
+    assert dropped.pop("policy:empty_turn") == 1 and set(dropped) <= {"policy:duplicate_id", "policy:duplicate_exchange"}
+    assert len(heads) + sum(dropped.values()) == 4
+    # A dropped split conversation is one reject row at its record's ordinal; counts cover kept ones only.
+    rejected = table.filter(table.column("_reject").is_valid())
+    assert rejected.column("part").null_count == rejected.num_rows and (rejected.column("_ordinal").to_numpy() % (1 << PIECE_BITS) == 0).all()
+    stats = source.stats()
+    assert stats["conversations:kept"] == len(heads) and stats["pieces"] == len(kept)
+
+
+def test_builds_do_not_depend_on_how_records_are_spread_over_files(tmp_path):
+    records = sample_records(random.Random(8)) + REPEATS
+    random.Random(2).shuffle(records)
+    layouts = {"one": [("sg.json", records)],
+               "split": [("b.json", records[::2]), ("a.jsonl", records[1::2])],
+               "renamed": [("a.json", records[1::2][::-1]), ("z.json", records[::2])]}
+    kept = None
+    shards = {}
+    for label, layout in layouts.items():
+        root = tmp_path / label
+        data = root / "data" / "sharegpt"
+        for name, part in layout:
+            (write_sharegpt_jsonl if name.endswith(".jsonl") else write_sharegpt_json)(data / name, part)
+        if kept is None:  # every kept piece is written, so the selection is the same in every layout
+            table = read_all(adapter(data, split_conversations={"max_length": 2000}), data)
+            kept = table.column("_reject").null_count
+        recipe = write_recipe(root, SHAREGPT_RECIPE.replace("ShareGPT_V3_unfiltered_cleaned_split.json", "")
+                              .replace("n: 20", f"n: {kept}").replace("0.6", "0.9").replace("{extra}", ""))
+        result = run_cli("build", recipe, "--out", root / "out", "--quiet")
+        assert result.exit_code == 0, result.output
+        shards[label] = [p.read_bytes() for p in sorted((root / "out" / "data").glob("*.parquet"))]
+    assert shards["one"] and shards["one"] == shards["split"] == shards["renamed"]
 
 
 def test_content_filters(tmp_path):

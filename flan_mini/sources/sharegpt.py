@@ -5,11 +5,11 @@ Published as one JSON array of `{"id", "conversations": [{"from", "value"}, ...]
 anon8231489123/ShareGPT_Vicuna_unfiltered's ShareGPT_V3_unfiltered_cleaned_split.json (673 MB);
 JSON Lines and Parquet mirrors of the same records are read too.
 
-A file is parsed once per build: the first read (the selection scan) streams the records,
-cleans each conversation (sharegpt_clean.py), drops repeats, splits what is left (measured by
-sharegpt_split.py), and keeps the
-resulting Arrow table on the adapter; the fetch of the chosen rows then takes them from that
-table instead of parsing the file again. One output row per piece:
+A file is parsed once per build: the first read (the selection scan) streams the records of
+every file of the source, cleans each conversation (sharegpt_clean.py), splits it (measured by
+sharegpt_split.py), drops repeats across the files (sharegpt_dedup.py) and keeps the resulting
+Arrow tables on the adapter; the fetch of the chosen rows then takes them from those tables
+instead of parsing the files again. One output row per piece:
 
 - `_ordinal` = record index * 2**16 + piece number: stable, so a piece is found again by it, and
   a changed split budget only moves the pieces of the conversations it re-splits;
@@ -19,9 +19,9 @@ table instead of parsing the file again. One output row per piece:
   policy drops are prefixed `policy:` (unknown_role, not_alternating, no_exchange, empty_turn,
   error_reply, duplicate_id, duplicate_exchange, plugins, blocked_phrase, non_latin, system_turn).
 
-Repeats are judged first-kept-wins in read order (files in the plan's sorted order, records in
-file order), among conversations that survive cleaning: a broken first copy does not shadow a good
-second one. Turn-level repairs are counted in `stats()`.
+Repeats (a known id, a known first exchange) are judged among the conversations that survive
+cleaning, in content order, so which copy is kept depends on neither file names nor file order,
+and a broken copy does not shadow a good one. Turn-level repairs are counted in `stats()`.
 """
 
 from __future__ import annotations
@@ -50,12 +50,11 @@ from .sharegpt_clean import (
     first_exchange_key,
     split_points,
 )
+from .sharegpt_dedup import HIDDEN, drop_repeats, repeated_records
 from .sharegpt_read import INVALID_JSON, first_json_record, iter_json_array, iter_json_lines, iter_parquet
-from .sharegpt_rows import PIECE_BITS, Rows
+from .sharegpt_rows import PIECE_BITS, Rows, piece_hash, to_int64
 from .sharegpt_split import SplitConfig, Splitter, describe_split
 
-DUPLICATE_ID = POLICY + "duplicate_id"
-DUPLICATE_EXCHANGE = POLICY + "duplicate_exchange"
 PLUGINS = POLICY + "plugins"
 TOO_MANY_PIECES = POLICY + "too_many_pieces"
 
@@ -124,8 +123,7 @@ class ShareGPTAdapter(Adapter):
             max_non_latin_share=config.max_non_latin_share,
         )
         self._tables: dict[Path, tuple[tuple[int, int], pa.Table]] = {}
-        self._seen_ids: set[str] = set()
-        self._seen_exchanges: set[int] = set()
+        self._files: list[InputFile] = []  # the source's files (from `prepare`): repeats are judged across them
         self._stats: Counter = Counter()
         self._splitter: Splitter | None = None
 
@@ -164,17 +162,29 @@ class ShareGPTAdapter(Adapter):
             table = table.take(pa.array(found))
         yield from table.to_batches(max_chunksize=formats.BATCH_ROWS)
 
+    def prepare(self, files: list[InputFile]) -> None:
+        self._files = list(files)
+
     def parsed(self, file: InputFile) -> pa.Table:
-        """The file's pieces and dropped records (adapter fields + `_ordinal`, `_reject`), parsed on first use."""
-        stat = file.path.stat()
-        signature = (stat.st_size, stat.st_mtime_ns)
-        if file.path in self._tables:
-            seen, table = self._tables[file.path]
-            if seen != signature:
-                raise SourceError(f"{file.display}: changed while the build was reading it")
-            return table
-        table = self._parse(file)
-        self._tables[file.path] = (signature, table)
+        """The file's pieces and dropped records (adapter fields + `_ordinal`, `_reject`), parsed on first use.
+
+        The first use parses every file of the source (those given to `prepare`; a file not among
+        them is judged on its own), since whether a record repeats another depends on all of them.
+        """
+        if file.path not in self._tables:
+            group = [f for f in self._files if f.path not in self._tables and not self.skip_file(f)]
+            if file.path not in {f.path for f in group}:
+                group = [file]
+            group.sort(key=lambda f: str(f.path))  # only breaks ties between copies identical in content and id
+            signatures = [_signature(f) for f in group]
+            tables = [self._parse(f) for f in group]
+            for index, repeats in enumerate(repeated_records(tables)):
+                schema = pa.schema([f for f in tables[index].schema if f.name not in HIDDEN])
+                batches = drop_repeats(tables[index].to_batches(), repeats, self._stats)
+                self._tables[group[index].path] = (signatures[index], pa.Table.from_batches(batches, schema))
+        seen, table = self._tables[file.path]
+        if seen != _signature(file):
+            raise SourceError(f"{file.display}: changed while the build was reading it")
         return table
 
     def scan_fields(self) -> tuple[str, ...]:
@@ -226,30 +236,22 @@ class ShareGPTAdapter(Adapter):
         cleaned, reason = clean_conversation(turns, self.options, self._stats)
         if reason:
             return rows.reject(index, record_id, reason)
-        if record_id is not None and record_id in self._seen_ids:
-            return rows.reject(index, record_id, DUPLICATE_ID)
+        # Repeats are dropped once every file is parsed (sharegpt_dedup.py); these are their keys.
+        order = piece_hash(cleaned)
+        exchange = None
         if self.config.dedup_first_exchange:
             question, answer = first_exchange_key(cleaned)
-            exchange = xxhash.xxh3_64_intdigest(f"{question}\x00{answer}".encode("utf-8", "surrogatepass"))
-            if exchange in self._seen_exchanges:
-                return rows.reject(index, record_id, DUPLICATE_EXCHANGE)
-            self._seen_exchanges.add(exchange)
-        if record_id is not None:
-            self._seen_ids.add(record_id)
+            exchange = to_int64(xxhash.xxh3_64_intdigest(f"{question}\x00{answer}".encode("utf-8", "surrogatepass")))
 
         budget = self.splitter.budget()
         lengths = self.splitter.pair_lengths(cleaned) if budget is not None else [0] * (len(cleaned) // 2)
         pieces = split_points(lengths, budget)
         if len(pieces) >= 1 << PIECE_BITS:
             return rows.reject(index, record_id, TOO_MANY_PIECES)
-        self._stats["conversations:kept"] += 1
-        self._stats["pieces"] += len(pieces)
-        if len(pieces) > 1:
-            self._stats["conversations:split"] += 1
         for part, (start, end) in enumerate(pieces):
-            if budget is not None and end - start == 1 and lengths[start] > budget:
-                self._stats["pieces:over_budget"] += 1
-            rows.piece(index, record_id, part, 2 * start, cleaned[2 * start : 2 * end])
+            over = budget is not None and end - start == 1 and lengths[start] > budget
+            rows.piece(index, record_id, part, 2 * start, cleaned[2 * start : 2 * end], order=order, exchange=exchange,
+                       over_budget=over, digest=order if len(pieces) == 1 else None)
 
     # -- reporting -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -275,6 +277,11 @@ class ShareGPTAdapter(Adapter):
         if config.max_non_latin_share is not None:
             settings["max_non_latin_share"] = config.max_non_latin_share
         return settings
+
+
+def _signature(file: InputFile) -> tuple[int, int]:
+    stat = file.path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _first_line_record(path: Path):

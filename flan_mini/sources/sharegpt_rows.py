@@ -3,6 +3,7 @@
 Rows arrive in file order. A piece's `_ordinal` is its record's index shifted left by
 `PIECE_BITS`, plus its piece number: record 5's third piece is 5 << 16 | 2 = 327682. A dropped
 record is one row at its record's ordinal (piece 0) with `_reject` set and no conversation.
+Pieces also carry the hidden columns the cross-file de-duplication reads (sharegpt_dedup.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import xxhash
 from ..shards import TURN
 from .formats import ORDINAL, REJECT
 from .sharegpt_clean import HUMAN
+from .sharegpt_dedup import EXCHANGE, ORDER, OVER_BUDGET
 
 PIECE_BITS = 16  # ordinal = record << 16 | piece; a conversation has fewer than 65,536 pieces
 FLUSH_ROWS, FLUSH_CHARS = 16_384, 64 << 20  # a record batch every 16K rows or 64M characters
 
 
-def _to_int64(digest: int) -> int:
+def to_int64(digest: int) -> int:
     return digest - (1 << 64) if digest >= 1 << 63 else digest
 
 
@@ -30,7 +32,7 @@ def piece_hash(turns: list[tuple[str, str]]) -> int:
         digest.update(b"H" if role == HUMAN else b"G")
         digest.update(value.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
-    return _to_int64(digest.intdigest())
+    return to_int64(digest.intdigest())
 
 
 class Rows:
@@ -41,13 +43,15 @@ class Rows:
         # Caller columns (e.g. the chat adapter's kept ones): each row takes its value from `carry()`'s last call.
         self.extra: dict[str, list] = {name: [] for name in extra}
         self._carried: dict = {}
-        self.schema = pa.schema([*(pa.field(n, t) for n, t in fields.items()), (ORDINAL, pa.int64()), (REJECT, pa.string())])
+        self.schema = pa.schema([*(pa.field(n, t) for n, t in fields.items()), (ORDINAL, pa.int64()), (REJECT, pa.string()),
+                                 (ORDER, pa.int64()), (EXCHANGE, pa.int64()), (OVER_BUDGET, pa.bool_())])
         self.batches: list[pa.RecordBatch] = []
         self._reset()
 
     def _reset(self) -> None:
         self.ids, self.records, self.parts, self.firsts, self.hashes = [], [], [], [], []
         self.offsets, self.roles, self.values, self.valid, self.ordinals, self.rejects = [0], [], [], [], [], []
+        self.orders, self.exchanges, self.over = [], [], []
         self.chars = 0
 
     def carry(self, values: dict) -> None:
@@ -56,13 +60,23 @@ class Rows:
 
     def reject(self, index: int, record_id: str | None, reason: str) -> None:
         self._row(index, record_id, None, None, None, index << PIECE_BITS, reason)
+        self.orders.append(None)
+        self.exchanges.append(None)
+        self.over.append(False)
         self.offsets.append(len(self.values))
         self.valid.append(False)
         if len(self.ids) >= FLUSH_ROWS:
             self._flush()
 
-    def piece(self, index: int, record_id: str | None, part: int, first_turn: int, turns: list[tuple[str, str]]) -> None:
-        self._row(index, record_id, part, first_turn, piece_hash(turns), (index << PIECE_BITS) | part, None)
+    def piece(self, index: int, record_id: str | None, part: int, first_turn: int, turns: list[tuple[str, str]], *,
+              order: int | None = None, exchange: int | None = None, over_budget: bool = False,
+              digest: int | None = None) -> None:
+        """One piece; `order`/`exchange` are its conversation's de-duplication keys, `digest` its hash if known."""
+        digest = piece_hash(turns) if digest is None else digest
+        self._row(index, record_id, part, first_turn, digest, (index << PIECE_BITS) | part, None)
+        self.orders.append(order)
+        self.exchanges.append(exchange)
+        self.over.append(over_budget)
         for role, value in turns:
             self.roles.append(role)
             self.values.append(value)
@@ -99,6 +113,9 @@ class Rows:
             conversations,
             pa.array(self.ordinals, pa.int64()),
             pa.array(self.rejects, pa.string()),
+            pa.array(self.orders, pa.int64()),
+            pa.array(self.exchanges, pa.int64()),
+            pa.array(self.over, pa.bool_()),
         ]
         self.batches.append(pa.RecordBatch.from_arrays(columns, schema=self.schema))
         self._reset()
