@@ -20,26 +20,26 @@ import pyarrow.compute as pc
 LARGE_TEXT_BYTES = (1 << 31) - (64 << 20)
 
 
+def _with_strings_as(kind: pa.DataType, source: pa.DataType, target: pa.DataType) -> pa.DataType:
+    """`kind` with every `source` string type (at any depth: lists, structs) replaced by `target`."""
+    if kind.equals(source):
+        return target
+    if pa.types.is_list(kind):
+        field = kind.value_field
+        return pa.list_(pa.field(field.name, _with_strings_as(field.type, source, target), field.nullable))
+    if pa.types.is_struct(kind):
+        return pa.struct([f.with_type(_with_strings_as(f.type, source, target)) for f in kind])
+    return kind
+
+
 def widen_type(kind: pa.DataType) -> pa.DataType:
     """`kind` with every string (at any depth) a large_string."""
-    if pa.types.is_string(kind):
-        return pa.large_string()
-    if pa.types.is_list(kind):
-        return pa.list_(pa.field(kind.value_field.name, widen_type(kind.value_type), kind.value_field.nullable))
-    if pa.types.is_struct(kind):
-        return pa.struct([f.with_type(widen_type(f.type)) for f in kind])
-    return kind
+    return _with_strings_as(kind, pa.string(), pa.large_string())
 
 
 def narrow_type(kind: pa.DataType) -> pa.DataType:
     """`kind` with every large_string (at any depth) a string: the declared output types."""
-    if pa.types.is_large_string(kind):
-        return pa.string()
-    if pa.types.is_list(kind):
-        return pa.list_(pa.field(kind.value_field.name, narrow_type(kind.value_type), kind.value_field.nullable))
-    if pa.types.is_struct(kind):
-        return pa.struct([f.with_type(narrow_type(f.type)) for f in kind])
-    return kind
+    return _with_strings_as(kind, pa.large_string(), pa.string())
 
 
 def is_wide(kind: pa.DataType) -> bool:

@@ -7,24 +7,23 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import FlanMiniError
-
-TOKENIZER_FILE = "tokenizer.json"
+from .lengths import TOKENIZER_FILE
 
 
 def token_counter(name: str) -> Callable[[list[str]], np.ndarray]:
     """A function giving the number of tokens of each text (no special tokens added), for the Hub model id
-    ``name``: its tokenizer.json is fetched with huggingface_hub (so the HF cache and HF_HUB_OFFLINE apply)."""
+    ``name``: its tokenizer.json is fetched through `lengths.load_tokenizer` (the HF cache and HF_HUB_OFFLINE apply)."""
     try:
-        from tokenizers import Tokenizer
+        import tokenizers  # noqa: F401
     except ImportError:
         raise FlanMiniError(
             f"card.tokenizer {name!r}: counting tokens needs the `tokenizers` package; install it "
             "(pip install tokenizers, or the train extra: pip install 'flan-mini[train]')"
         ) from None
-    from huggingface_hub import hf_hub_download
+    from .lengths import load_tokenizer
 
     try:
-        tokenizer = Tokenizer.from_file(hf_hub_download(name, TOKENIZER_FILE))
+        tokenizer = load_tokenizer(name)
     except Exception as err:  # noqa: BLE001 - huggingface_hub raises several types for a missing repo or file
         raise FlanMiniError(
             f"card.tokenizer {name!r}: could not load its {TOKENIZER_FILE} from the Hub or the HF cache "

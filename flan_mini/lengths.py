@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .errors import FlanMiniError
@@ -32,6 +31,28 @@ class TokenMeasure(Measure):
         return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def load_tokenizer(name: str, base_dir: Path | None = None, *, allow_download: bool = True):
+    """The project's one tokenizer loader: a `tokenizers.Tokenizer` from a tokenizer.json file, a folder holding
+    one (relative to `base_dir`), or a Hub model id (its tokenizer.json through the Hugging Face cache, fetched
+    only with `allow_download`, with the Hub request timeouts). Failures propagate; callers word them."""
+    from tokenizers import Tokenizer
+
+    local = Path(name).expanduser()
+    if not local.is_absolute() and base_dir is not None:
+        local = base_dir / local
+    if local.exists():
+        return Tokenizer.from_file(str(local / TOKENIZER_FILE if local.is_dir() else local))
+    from huggingface_hub import hf_hub_download
+
+    from .hub_timeouts import install
+
+    install()
+    return Tokenizer.from_file(hf_hub_download(name, TOKENIZER_FILE, local_files_only=not allow_download))
+
+
 def load_measure(name: str | None, base_dir: Path, *, allow_download: bool = False) -> tuple[Measure, str | None]:
     """The budget's measure, and a note when a named tokenizer was skipped.
 
@@ -43,21 +64,11 @@ def load_measure(name: str | None, base_dir: Path, *, allow_download: bool = Fal
     if name is None:
         return Measure(), None
     try:
-        from tokenizers import Tokenizer
+        import tokenizers  # noqa: F401
     except ImportError:
         return _unavailable(name, "the `tokenizers` package is not installed (pip install tokenizers)", allow_download)
-    local = Path(name) if os.path.isabs(name) else base_dir / name
     try:
-        if local.exists():
-            file = local / "tokenizer.json" if local.is_dir() else local
-            return TokenMeasure(Tokenizer.from_file(str(file)), name), None
-        from huggingface_hub import hf_hub_download
-
-        from .hub_timeouts import install
-
-        install()
-        path = hf_hub_download(name, "tokenizer.json", local_files_only=not allow_download)
-        return TokenMeasure(Tokenizer.from_file(path), name), None
+        return TokenMeasure(load_tokenizer(name, base_dir, allow_download=allow_download), name), None
     except Exception as exc:  # any failure to find or parse it means "not available"
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         if type(exc).__name__ == "LocalEntryNotFoundError":  # huggingface_hub's "not cached, and not fetching"

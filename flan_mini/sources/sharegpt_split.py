@@ -138,21 +138,18 @@ class Splitter:
             return self._tokenizer
         spec = self.config.tokenizer
         try:
-            from tokenizers import Tokenizer
+            import tokenizers  # noqa: F401
         except ImportError:
             raise SourceError("split_conversations.unit: tokens needs the `tokenizers` package (pip install tokenizers)") from None
+        from ..lengths import load_tokenizer
+
         path = Path(spec).expanduser()
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
-        if path.is_dir():
-            path = path / "tokenizer.json"
         try:
-            if path.is_file():
-                self._tokenizer = Tokenizer.from_file(str(path))
-            elif _HUB_ID.match(spec):
-                self._tokenizer = Tokenizer.from_pretrained(spec)
-            else:
+            if not path.exists() and not _HUB_ID.match(spec):
                 raise SourceError(f"split_conversations.tokenizer {spec!r}: no tokenizer.json at {path}, and not a Hub model id (org/name)")
+            self._tokenizer = load_tokenizer(spec, self.base_dir)
         except SourceError:
             raise
         except Exception as exc:  # tokenizers raises plain Exceptions for unreadable files and Hub failures
