@@ -276,13 +276,17 @@ def _stats(manifest: dict, shards: list[Path]):
     return stats
 
 
-def refresh_card(folder: Path, *, repo_id: str) -> bool:
+def refresh_card(folder: Path, *, repo_id: str, manifest: dict | None = None) -> bool:
     """Re-render README.md for the repo it is about to be published to (figures do not depend on the repo).
-    Returns whether the text changed; the folder must be consistent, as for ``write_card``."""
+    Returns whether the text changed; the folder must be consistent, as for ``write_card``. `manifest`: the
+    folder's, already checked against its shards (``hub.verify_folder``), so they are not hashed again."""
     from .manifest import check_folder
 
     folder = Path(folder)
-    manifest, shards = check_folder(folder)
+    if manifest is None:
+        manifest, shards = check_folder(folder)
+    else:
+        shards = [folder / shard["path"] for shard in manifest["output"]["shards"]]
     text = render_card(manifest, _stats(manifest, shards), repo_id=repo_id)
     path = folder / CARD_FILE
     if path.is_file() and path.read_text(encoding="utf-8") == text:

@@ -231,7 +231,7 @@ def push_folder(
         raise PublishError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a write token is needed)")
     hub_timeouts.install()
     # The card's loading snippet must name the repo it is published to, whatever the build wrote.
-    refresh_card(folder, repo_id=repo_id)
+    refresh_card(folder, repo_id=repo_id, manifest=manifest)  # checked just above: not hashed again
     api = HfApi(endpoint=endpoint, token=token, library_name="flan-mini", library_version=__version__)
     branch = revision or "main"
     local = publish_files(folder, manifest)
