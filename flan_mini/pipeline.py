@@ -25,6 +25,7 @@ from .decontam.stage import Decontaminator, decontaminate_candidates
 from .dedup.report import manifest_entry, manifest_removed, write_clusters
 from .dedup.stage import ORDER_COLUMN, DedupResult, dedup_table
 from .errors import SourceError
+from .executor import Executor
 from .export_fastchat import write_fastchat_json
 from .hub import PushResult, push_folder
 from .keys import salt
@@ -198,11 +199,14 @@ def assemble(builds: list[SourceBuild], seed: int) -> tuple[pa.Table, np.ndarray
 # ---------------------------------------------------------------------------------------------- build
 
 
-def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, workers: int | None = None) -> BuildResult:
+def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, workers: int | None = None,
+          executor: Executor | None = None) -> BuildResult:
     """Run the build a plan describes; returns where it went and its manifest.
 
     `workers` is every parallel stage's width: dedup's signature processes and decontamination's scan
-    threads (default: each section's own `workers`); the output does not depend on it. With a `publish:`
+    threads (default: each section's own `workers`); the output does not depend on it. `executor` runs the
+    stages' independent tasks (default: this process's threads, executor.py); the output does not depend
+    on it either. With a `publish:`
     section in the recipe (and `push`), the finished folder is pushed to the Hub. `reporter` says what
     the build is doing (default: log lines on stderr).
     """

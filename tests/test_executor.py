@@ -1,0 +1,43 @@
+"""The local executor: results in submission order whatever finishes first, bounded in flight."""
+
+import threading
+import time
+
+import pytest
+
+from flan_mini.executor import LocalExecutor, make_executor
+
+
+def _slow_square(value: int, delay: float) -> int:
+    time.sleep(delay)
+    return value * value
+
+
+def test_results_come_in_submission_order_not_finishing_order():
+    jobs = [(i, 0.02 * (5 - i)) for i in range(6)]  # the first jobs finish last
+    assert list(LocalExecutor(3).map(_slow_square, jobs)) == [i * i for i in range(6)]
+    assert list(LocalExecutor(1).map(_slow_square, jobs)) == [i * i for i in range(6)]
+
+
+def test_tasks_in_flight_are_bounded():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def task(_):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+
+    consumed = 0
+    for _ in LocalExecutor(2).map(task, [(i,) for i in range(20)], inflight=3):
+        consumed += 1
+    assert consumed == 20 and peak[0] <= 2
+
+
+def test_unknown_executor_and_stray_address_are_refused():
+    with pytest.raises(ValueError, match="unknown executor 'spark'"):
+        make_executor("spark")
+    with pytest.raises(ValueError, match="--ray-address needs --executor ray"):
+        make_executor("local", address="127.0.0.1:6379")
