@@ -36,6 +36,7 @@ from .compose import render_rows
 from .task_distribution import task_distribution
 from .fewshot_cut import exact_rows_by_share, few_shot_share
 from .sample import GROUP, KEY, RANK, Selection, select_source
+from .sources.kinds import FlanPassthrough, ReadyConversations
 from .shards import OUTPUT_SCHEMA, TURN, file_sha256, to_messages, write_shards
 
 TASK = "_task"  # the row's task (adapters with a task field), for the manifest's per-task counts
@@ -92,8 +93,8 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
     keys = table.column(KEY).to_numpy()
     n = table.num_rows
     stats: dict = {}
-    if adapter.conversation_field:
-        conversations = bigtext.fit(table.column(adapter.conversation_field))
+    if isinstance(adapter.kind, ReadyConversations):
+        conversations = bigtext.fit(table.column(adapter.kind.field))
         conversations = conversations.cast(pa.list_(bigtext.widen_type(TURN) if bigtext.is_wide(conversations.type) else TURN))
         template_id, failed = pa.nulls(n, pa.string()), {}
         template_type = pa.array(["chat"] * n, pa.string())
@@ -102,8 +103,8 @@ def render_candidates(source: SourcePlan, selection: Selection, seed: int) -> So
         rendered = render_rows(table, source.render, keys, seed, source.config.name)
         conversations, template_id, failed = rendered.conversations, rendered.template_id, dict(rendered.failed)
         template_type, num_shots, stats = rendered.template_type, rendered.num_shots, rendered.stats
-    if adapter.template_type_field:
-        template_type = table.column(adapter.template_type_field)
+    if isinstance(adapter.kind, FlanPassthrough):
+        template_type = table.column(adapter.kind.template_type_field)
         num_shots = pa.nulls(n, pa.int32())  # FLAN inlines its exemplars; the count is not recorded
     columns = {
         "id": make_ids(source.config.name, keys),
@@ -231,8 +232,8 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
         for source in plan.sources:
             extra = math.ceil(source.config.n * oversample)
             log(f"flan-mini: selecting {source.config.n:,} rows from {source.config.name} ({len(source.files)} files)")
-            selections.append(select_source(source.adapter, source.files, seed=plan.seed, extra=extra, reporter=reporter))
-            source.adapter.close()
+            selections.append(select_source(source.adapter, source.files, seed=plan.seed, extra=extra, reporter=reporter,
+                                            executor=executor))
         stages["select"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -361,13 +362,13 @@ def source_entry(item: SourceBuild, input_digests: dict) -> dict:
         if "tasks" in item.render_stats:
             written["tasks"] = _value_counts(final.column(TASK))
         entry["render"] = {**item.render_stats, "candidates": item.selected, **written}
-    if adapter_stats := adapter.stats():
+    if adapter_stats := counts.adapter_summary():
         entry["adapter_stats"] = adapter_stats
     if counts.tallied:  # FLAN: the tasks as read and as written, and how far apart
         entry["task_distribution"] = task_distribution(counts.tallied, final.column("source"))
     if len(item.selection.quotas) > 1:
         entry["group_quotas"] = dict(sorted(item.selection.quotas.items()))
-    if stats := adapter.stats():
+    if stats := counts.adapter_summary():
         entry["adapter_stats"] = stats
     return entry
 

@@ -21,6 +21,7 @@ from .render import DEFAULT_TEMPLATES_DIR, Template, load_family
 from .sources import ADAPTERS, Adapter
 from .sources.files import ResolvedInputs, is_hub_id, resolve_hub, resolve_local
 from .sources.formats import detect_format
+from .sources.kinds import FlanPassthrough
 
 
 @dataclass
@@ -136,24 +137,25 @@ def _plan_source(loaded, index, config, templates_dir, resolve_hub_sources, prob
         skipped = [f.display for f in inputs.files if adapter.skip_file(f)]
         if len(skipped) == len(inputs.files):
             problems.append(loaded.problem(where, f"the filters exclude every one of its {len(inputs.files)} files by name"))
+        readable = []
         for file in inputs.files:
             if file.display not in skipped and file.bytes == 0:
                 problems.append(loaded.problem((*where, "path"), f"{file.display}: the file is empty (0 bytes); "
                                                                  "delete it or leave it out with data_files"))
             elif file.display not in skipped:
                 try:
-                    adapter.columns_of(file, detect_format(file.path))  # worked out once, kept for the build
+                    adapter.column_map(file, detect_format(file.path))  # refuses a file of another format
+                    readable.append(file)
                 except FlanMiniError as exc:
                     problems.append(loaded.problem((*where, "path"), str(exc)))
-        readable = [f for f in inputs.files if f.display not in skipped and f.path in adapter._columns]
         try:
-            adapter.prepare(readable)
+            adapter = adapter.prepare(readable)
         except FlanMiniError as exc:
             problems.append(loaded.problem((*where, "path"), str(exc)))
     for warning in getattr(adapter, "mixing_warnings", list)():  # FLAN: caps that would mix FLAN twice, or none
         key = "task_caps" if config.task_caps is not None else "adapter"
         notes.append("warning: " + loaded.problem((*where, key), warning))
-    if adapter.conversation_field:  # chat data is written as is
+    if not adapter.kind.renders:  # chat data is written as is
         for key in ("templates", "fewshot"):
             if getattr(config, key, None):
                 problems.append(loaded.problem((*where, key), f"{config.adapter} sources are conversations already; they take no {key}"))
@@ -161,7 +163,7 @@ def _plan_source(loaded, index, config, templates_dir, resolve_hub_sources, prob
     templates: list[Template] = []
     render = None
     try:
-        if config.fewshot and adapter.template_type_field:
+        if config.fewshot and isinstance(adapter.kind, FlanPassthrough):
             problems.append(loaded.problem((*where, "fewshot"), f"{config.adapter} rows are templated already, with their own "
                                                                 "exemplars (see template_types); they take no fewshot settings"))
         try:  # a build cannot do without the budget's tokenizer; validate (offline) skips it with a note

@@ -19,6 +19,7 @@ from .pipeline import make_ids
 from .plan import make_plan
 from .recipe import LoadedRecipe
 from .sample import KEY, RANK, select_source
+from .sources.kinds import FlanPassthrough
 
 POOL = 200
 
@@ -71,7 +72,7 @@ def preview(
 
     # Select like the build does, keeping a larger pool (exemplars come from it).
     config = adapter.config.model_copy(update={"n": max(n, min(adapter.config.n, pool)), "accept_shortfall": True})
-    adapter = type(adapter)(config)
+    adapter = adapter.with_config(config)
     selection = select_source(adapter, source.files, seed=plan.seed)
     table = selection.table
     keys = table.column(KEY).to_numpy()
@@ -87,13 +88,13 @@ def preview(
     ids = make_ids(config.name, keys[rows]).to_pylist()
     tasks = part.column(adapter.task_field).to_pylist() if adapter.task_field else [None] * len(rows)
     if spec is None:  # chat data: written as it is
-        conversations = part.column(adapter.conversation_field).to_pylist()
+        conversations = part.column(adapter.kind.field).to_pylist()
         return [Example(i, config.name, s, t, None, "chat", 0, c) for i, s, t, c in zip(ids, labels, tasks, conversations)]
     rendered = render_rows(table, spec, keys, plan.seed, config.name, rows=rows, force=mode, template=template)
     types = rendered.template_type.to_pylist()
     shots = rendered.num_shots.to_pylist()
-    if adapter.template_type_field:  # FLAN: its own template types, exemplars inline and uncounted
-        types, shots = part.column(adapter.template_type_field).to_pylist(), [None] * len(rows)
+    if isinstance(adapter.kind, FlanPassthrough):  # FLAN: its own template types, exemplars inline and uncounted
+        types, shots = part.column(adapter.kind.template_type_field).to_pylist(), [None] * len(rows)
     return [
         Example(i, config.name, s, t, template_id, kind, shot, turns)
         for i, s, t, template_id, kind, shot, turns in zip(

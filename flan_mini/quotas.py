@@ -41,13 +41,14 @@ def apportion(total: int, weights, upper, labels: list[str]) -> np.ndarray:
         active[idx[over]] = False
 
 
-def group_weights(adapter, labels: list[str], matched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def group_weights(adapter, labels: list[str], matched: np.ndarray, learnt: dict) -> tuple[np.ndarray, np.ndarray]:
     """(weight, most rows) per group: the adapter's (FLAN 2022's mixture, a mixed export's own proportions),
-    or else examples-proportional with caps: each group weighs min(its rows, cap), and gives at most that."""
-    custom = adapter.group_weights(labels, [int(m) for m in matched]) if labels != [NO_GROUP] else None
+    or else examples-proportional with caps: each group weighs min(its rows, cap), and gives at most that.
+    `learnt`: what the scan learnt for the adapter (FLAN: each task's submix)."""
+    custom = adapter.group_weights(labels, [int(m) for m in matched], learnt) if labels != [NO_GROUP] else None
     if custom is not None:
         weights, upper = (np.asarray(x, np.int64) for x in custom)
     else:
-        caps = [adapter.group_cap(label) if label != NO_GROUP else None for label in labels]
+        caps = [adapter.group_cap(label, learnt) if label != NO_GROUP else None for label in labels]
         weights = upper = np.array([min(m, c) if c is not None else m for m, c in zip(matched, caps)], np.int64)
     return weights, upper

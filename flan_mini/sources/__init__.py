@@ -1,19 +1,8 @@
-"""The registry of source adapters: recipe `adapter:` names -> adapter classes."""
+"""Source adapters: one module per source family, found by name through the lazy registry (registry.py)."""
 
 from __future__ import annotations
 
-from .alpaca import AlpacaAdapter
-from .apps import AppsAdapter
 from .base import Adapter, SourceConfig
-from .chat import ChatAdapter
-from .code_contests import CodeContestsAdapter
-from .code_search_net import CodeSearchNetAdapter
-from .flan import FlanAdapter
-from .sharegpt import ShareGPTAdapter
+from .registry import ADAPTERS, adapter_class, register
 
-ADAPTERS: dict[str, type[Adapter]] = {
-    adapter.name: adapter
-    for adapter in (FlanAdapter, AlpacaAdapter, CodeContestsAdapter, AppsAdapter, CodeSearchNetAdapter, ShareGPTAdapter, ChatAdapter)
-}
-
-__all__ = ["ADAPTERS", "Adapter", "SourceConfig"]
+__all__ = ["ADAPTERS", "Adapter", "SourceConfig", "adapter_class", "register"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -67,10 +66,6 @@ class AppsAdapter(Adapter):
 
     config: AppsConfig
 
-    def __init__(self, config: AppsConfig, base_dir: Path | None = None):
-        super().__init__(config, base_dir)
-        self._file_stats: dict = {}
-
     def column_map(self, file: InputFile, fmt: str) -> dict[str, str | None]:
         present = formats.record_keys(file.path, fmt)
         if present is not None:
@@ -84,18 +79,14 @@ class AppsAdapter(Adapter):
         needed = ["difficulty"] if self.config.difficulties else []
         return (*needed, "problem_id", "url") if self.config.max_per_problem else tuple(needed)
 
-    def read(self, file: InputFile, wanted: np.ndarray | None = None, fields: tuple[str, ...] | None = None) -> Iterator[pa.RecordBatch]:
+    def read_records(self, file: InputFile, wanted: np.ndarray | None, selected: dict, stats: Counter) -> Iterator[pa.RecordBatch]:
         fmt = formats.detect_format(file.path)
-        selected = self.fields if fields is None else {name: self.fields[name] for name in fields}
         raw_names = {"solutions"} | {f for f in ("problem_id", "question", "difficulty", "url", "starter_code") if f in selected}
         if {"fn_name", "input_mode"} & set(selected):
             raw_names |= {"input_output", "starter_code"}
         raw_fields = {name: kind for name, kind in RAW.items() if name in raw_names}
-        stats = Counter()
-        for records in formats.READERS[fmt](file.path, self.columns_of(file, fmt), raw_fields, expand.records_of(wanted)):
+        for records in formats.READERS[fmt](file.path, self.column_map(file, fmt), raw_fields, expand.records_of(wanted)):
             yield self._expand(records, selected, file, stats if wanted is None else None, wanted)
-        if wanted is None:
-            self._file_stats[file.path] = stats
 
     def _expand(self, records: pa.RecordBatch, fields: dict, file: InputFile, stats, wanted) -> pa.RecordBatch:
         """One row per solution. A problem the reader could not parse, or whose `solutions` is malformed, gives
@@ -154,7 +145,7 @@ class AppsAdapter(Adapter):
         ids = pc.cast(pc.fill_null(batch.column("problem_id"), -1), pa.string())
         return pc.binary_join_element_wise(pc.fill_null(batch.column("url"), ""), ids, "#")
 
-    def group_cap(self, group: str) -> int | None:
+    def group_cap(self, group: str, learnt: dict) -> int | None:
         return self.config.max_per_problem
 
     def describe(self) -> dict:
@@ -165,11 +156,6 @@ class AppsAdapter(Adapter):
             described["max_per_problem"] = self.config.max_per_problem
         return described
 
-    def stats(self) -> dict:
-        total = Counter()
-        for counter in self._file_stats.values():
-            total.update(counter)
-        return dict(sorted(total.items()))
 
 
 def _solutions(raw: str | None) -> tuple[list, str | None]:

@@ -1,13 +1,54 @@
 """What every source adapter shares: the recipe options common to all sources, and the adapter contract.
 
-An adapter turns one source family's published files into record batches of its declared
-fields (normalising layout variants), says which rows the recipe's filters keep, and how a
-row is labelled in the output. Everything else (validation, ranking, selection, rendering,
-writing) is common code that works on those batches.
+An adapter turns one source family's published files into record batches of its declared fields
+(normalising layout variants), says which rows the recipe's filters keep and how rows are grouped,
+and how a row is labelled in the output. Everything else (validation, ranking, selection, rendering,
+writing) is common code that works on those batches. tests/sources/kit.py runs every registered
+adapter through this contract; a new adapter is a subclass, a line in registry.py, and a fixture there.
+
+The contract
+------------
+Required class attributes: `name` (the recipe's `adapter:` value, also its registry key), `fields`
+(field -> Arrow type: what every batch carries), `required` (fields that must be present and non-blank,
+else the row is rejected `missing:<f>` / `empty:<f>`), `template_family` (templates/<family>.yaml; for
+`ReadyConversations` sources it is not read). Optional ones (defaults below): `config_model`,
+`extensions`, `kind`, `key_fields`, `source_id_field`, `license`, `task_field`, `exemplar_match`,
+`item_field`, `answer_fields`, `piece_bits`.
+
+Reading. `read(file, wanted=None, fields=None, stats=None)` is final (a subclass that defines `read`
+fails at import): it calls the overridable `read_records` and passes every batch through `normalise`,
+so an adapter cannot skip its own normalisation. Batches hold `fields` (default: all declared), in
+declared order, then `_ordinal` (int64) and `_reject` (string, null for a usable row). Rules:
+- `_ordinal` identifies a row within its file, is strictly increasing across the batches of a read, and
+  is the same in every read of the same file (record position; `record << piece_bits | piece` when one
+  record gives several rows, expand.py);
+- with `wanted` (sorted ordinals from an earlier read), exactly those rows, in that order, and no other;
+- a malformed row is one row with `_reject` set (reasons in rejects.py), never an exception and never
+  dropped: the caller counts read = rejected + filtered out + usable;
+- a read is a pure function of (adapter config, adapter facts, file, fields, wanted): nothing learnt
+  in one read changes another. Per-file counters (problems without solutions, conversations split)
+  are added to `stats` (a Counter the caller owns) on full reads (`wanted` None) only.
+Hooks to override for reading: `column_map` (field -> column of this file; may read its schema or
+first record, and raises SourceError for a file that is not this format), `read_records` (default: the
+formats.py reader for the file's format with `column_map`), `normalise` (fill or clean fields of a
+batch, which may hold only some fields), `skip_file`, `scan_fields`.
+
+State. Adapters are immutable values that pickle (a Ray worker runs them): `config`, `base_dir` and
+`facts`, a plain dict of what was learnt about the files before the scan. `prepare(files)` returns
+an adapter with the facts a cheap look at the files gives (FLAN: whether the export is mixed);
+adapters with `survey = True` also get `survey_file(file)` run once per file (a task) and
+`surveyed(files, results)` on the driver (ShareGPT: which conversations repeat across files). What
+the selection scan learns comes back from `scan_facts(batch)` ({key: value}, first seen wins, merged
+in file order) and is handed to `group_cap` / `group_weights`. A cache, if any, lives at module level
+keyed by the file's content identity, and `release(files)` frees it.
+
+Selection policy (all optional): `row_filter`, `group_column`, `group_cap`, `group_weights`,
+`needs_counts`, `tally_column`. Output: `source_column`, `output_columns`, `describe`, `tasks`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -17,8 +58,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
+from ..errors import SourceError
 from . import formats
 from .files import InputFile
+from .kinds import OutputKind, Templated
 
 
 def all_of(masks: list[pa.Array]) -> pa.Array | None:
@@ -139,7 +182,8 @@ class SourceConfig(StrictModel):
 
 
 class Adapter:
-    """Base class of source adapters. Subclasses set the class attributes and override the hooks they need."""
+    """Base class of source adapters (the contract is the module docstring). Subclasses set the class
+    attributes and override the hooks they need; instances are immutable once made."""
 
     name: ClassVar[str]
     config_model: ClassVar[type[SourceConfig]] = SourceConfig
@@ -148,6 +192,9 @@ class Adapter:
     fields: ClassVar[dict[str, pa.DataType]]
     # Fields that must be present and non-blank; a row missing one is rejected with that reason.
     required: ClassVar[tuple[str, ...]]
+    # What the rows become in the output (kinds.py): rendered through templates, conversations already,
+    # or FLAN's own templated rows.
+    kind: ClassVar[OutputKind] = Templated()
     # A field holding the record's own id in its source (ShareGPT id, CodeContests name, ...), written to
     # the output's `source_id` column as a string; None: the source has none (the column is null).
     source_id_field: ClassVar[str | None] = None
@@ -155,11 +202,6 @@ class Adapter:
     key_fields: ClassVar[tuple[str, ...] | None] = None
     # templates/<template_family>.yaml holds this source's templates.
     template_family: ClassVar[str]
-    # A field holding the row's template type when the data is already templated (FLAN).
-    template_type_field: ClassVar[str | None] = None
-    # A field already holding the row's turns (list<struct<from, value>>, human/gpt alternating),
-    # for chat data such as ShareGPT: it is written as is, without a template.
-    conversation_field: ClassVar[str | None] = None
     license: ClassVar[str | None] = None
     # Rendering. A field naming each row's task (e.g. CodeSearchNet's docstring_to_code /
     # code_to_docstring): rows get templates of their task, exemplars of their task.
@@ -173,11 +215,25 @@ class Adapter:
     answer_fields: ClassVar[dict[str | None, tuple[str, ...]]] = {}
     # When one record becomes several rows (expand.py): a row's ordinal is record << piece_bits | piece (0: not so).
     piece_bits: ClassVar[int] = 0
+    # True when `survey_file` must see every file before the scan (ShareGPT's repeats across files).
+    survey: ClassVar[bool] = False
 
-    def __init__(self, config: SourceConfig, base_dir: Path | None = None):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "read" in cls.__dict__:  # read applies normalise; an override would silently skip it
+            raise TypeError(f"{cls.__name__} overrides Adapter.read; override read_records (and normalise) instead")
+
+    def __init__(self, config: SourceConfig, base_dir: Path | None = None, facts: dict | None = None):
         self.config = config
         self.base_dir = base_dir  # the recipe's folder: relative paths in adapter options resolve against it
-        self._columns: dict = {}  # file path -> column map, worked out once per file
+        self.facts: dict = dict(facts or {})  # learnt from the files before the scan (plain, picklable data)
+
+    def with_facts(self, **facts) -> Adapter:
+        """A copy of this adapter knowing `facts` as well (adapters are not changed in place)."""
+        return type(self)(self.config, self.base_dir, {**self.facts, **facts})
+
+    def with_config(self, config: SourceConfig) -> Adapter:
+        return type(self)(config, self.base_dir, self.facts)
 
     @property
     def identity_fields(self) -> tuple[str, ...]:
@@ -197,44 +253,68 @@ class Adapter:
         """True when the file's name alone shows the recipe's filters exclude all of its rows."""
         return False
 
-    def read(self, file: InputFile, wanted: np.ndarray | None = None, fields: tuple[str, ...] | None = None) -> Iterator[pa.RecordBatch]:
-        """Batches of `fields` (default: all declared fields) plus `_ordinal` and `_reject` (see formats.py).
-
-        With `wanted` (sorted ordinals), only those records.
-        """
-        fmt = formats.detect_format(file.path)
-        selected = self.fields if fields is None else {name: self.fields[name] for name in fields}
-        for batch in formats.READERS[fmt](file.path, self.columns_of(file, fmt), selected, wanted):
+    def read(self, file: InputFile, wanted: np.ndarray | None = None, fields: tuple[str, ...] | None = None,
+             stats: Counter | None = None) -> Iterator[pa.RecordBatch]:
+        """Batches of `fields` (default: all declared fields) plus `_ordinal` and `_reject` (see formats.py);
+        with `wanted` (sorted ordinals), only those rows. Final: see the module docstring."""
+        selected = dict(self.fields) if fields is None else {name: self.fields[name] for name in fields}
+        last = -1
+        for batch in self.read_records(file, wanted, selected, stats if stats is not None else Counter()):
+            ordinals = batch.column(formats.ORDINAL).to_numpy()
+            if len(ordinals) and (ordinals[0] <= last or (len(ordinals) > 1 and (np.diff(ordinals) <= 0).any())):
+                raise SourceError(f"{file.display}: the {self.name} adapter gave rows out of order (its ordinals must "
+                                  "increase strictly); this is a bug in the adapter")
+            last = int(ordinals[-1]) if len(ordinals) else last
             yield self.normalise(batch, file)
 
-    def columns_of(self, file: InputFile, fmt: str) -> dict[str, str | None]:
-        """`column_map` of a file, worked out once (it may read the file's schema or first records)."""
-        if file.path not in self._columns:
-            self._columns[file.path] = self.column_map(file, fmt)
-        return self._columns[file.path]
+    def read_records(self, file: InputFile, wanted: np.ndarray | None, fields: dict[str, pa.DataType],
+                     stats: Counter) -> Iterator[pa.RecordBatch]:
+        """The file's batches of `fields` (+ `_ordinal`, `_reject`), before `normalise`. Default: the
+        format's reader (formats.py) with `column_map`."""
+        fmt = formats.detect_format(file.path)
+        yield from formats.READERS[fmt](file.path, self.column_map(file, fmt), fields, wanted)
 
     def normalise(self, batch: pa.RecordBatch, file: InputFile) -> pa.RecordBatch:
         """Fill or clean fields after reading (e.g. values derived from the file name). The batch may
         hold only some of the fields (a scan reads only `scan_fields`)."""
         return batch
 
-    # -- selecting ---------------------------------------------------------------------------------
-    def prepare(self, files: list[InputFile]) -> None:
-        """Look at the files before the scan (e.g. whether a FLAN export is mixed already)."""
+    # -- facts about the files, learnt before the scan -------------------------------------------------
+    def prepare(self, files: list[InputFile]) -> Adapter:
+        """This adapter with what a cheap look at the files says (e.g. whether a FLAN export is mixed
+        already); called when a plan is made and again before selecting. Default: nothing to learn."""
+        return self
 
+    def survey_file(self, file: InputFile) -> object:
+        """With `survey`: what the driver needs to know of one file before the scan (runs as a task)."""
+        return None
+
+    def surveyed(self, files: list[InputFile], results: list) -> Adapter:
+        """With `survey`: this adapter knowing what `survey_file` said of each file (on the driver)."""
+        return self
+
+    def release(self, files: list[InputFile]) -> None:
+        """Free module-level caches of these files (called once selecting is done). Default: none."""
+
+    # -- selecting ---------------------------------------------------------------------------------
     def row_filter(self, batch: pa.RecordBatch) -> pa.Array | None:
         """Boolean mask of the rows the recipe's filters keep (None: all)."""
+        return None
+
+    def scan_facts(self, batch: pa.RecordBatch) -> dict | None:
+        """What the scan learns from a batch of usable rows that `group_cap` / `group_weights` need (FLAN:
+        task -> submix); merged over batches and files in file order, the first value of a key kept."""
         return None
 
     def group_column(self, batch: pa.RecordBatch) -> pa.Array | None:
         """Per-row group (e.g. FLAN task) when the recipe caps rows per group; None: no groups."""
         return None
 
-    def group_cap(self, group: str) -> int | None:
-        """The most rows a group may weigh in the mixture (FLAN's per-task cap)."""
+    def group_cap(self, group: str, learnt: dict) -> int | None:
+        """The most rows a group may weigh in the mixture (FLAN's per-task cap); `learnt`: the scan's facts."""
         return None
 
-    def group_weights(self, groups: list[str], rows: list[int]) -> tuple[list[int], list[int]] | None:
+    def group_weights(self, groups: list[str], rows: list[int], learnt: dict) -> tuple[list[int], list[int]] | None:
         """(integer weights, most rows) per group, when they are not min(rows, cap) (e.g. FLAN 2022's mixture)."""
         return None
 
@@ -264,10 +344,3 @@ class Adapter:
     def tasks(self) -> tuple[str, ...]:
         """The tasks this source's rows can carry, after the recipe's filters (empty: no task field)."""
         return ()
-
-    def close(self) -> None:
-        """Free what the adapter kept between the selection's scan and its fetch (called after selecting)."""
-
-    def stats(self) -> dict:
-        """Adapter-specific counters for the manifest (e.g. conversations split, problems without solutions)."""
-        return {}

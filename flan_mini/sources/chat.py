@@ -22,6 +22,7 @@ columns can be kept is read from the output schema, so a column added there can 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -113,8 +114,8 @@ class ChatAdapter(ShareGPTAdapter):
 
     config: ChatConfig
 
-    def __init__(self, config: ChatConfig, base_dir: Path | None = None):
-        super().__init__(config, base_dir)
+    def __init__(self, config: ChatConfig, base_dir: Path | None = None, facts: dict | None = None):
+        super().__init__(config, base_dir, facts)
         types = {field.name: field.type for field in OUTPUT_SCHEMA}
         self.output_types = {output: types[output] for output in config.kept.values()}
         # Kept values travel as fields named by their output column (none clashes with ShareGPT's fields).
@@ -137,7 +138,7 @@ class ChatAdapter(ShareGPTAdapter):
                 raise SourceError(f"{file.display}: keep_columns names {', '.join(map(repr, missing))}, which the records "
                                   f"do not have (found: {', '.join(sorted(names))})")
         if self.config.split_conversations.unit == "tokens":
-            self._load_tokenizer()
+            self.splitter.load_tokenizer()
         return {"id": self.config.id_column, "conversations": column}
 
     def _turns_column(self, file: InputFile, names: set[str] | None) -> str:
@@ -158,9 +159,9 @@ class ChatAdapter(ShareGPTAdapter):
                           f"column (found: {found}); name the turns column with `column:`")
 
     # -- reading ---------------------------------------------------------------------------------
-    def _parse(self, file: InputFile) -> pa.Table:
+    def _parse(self, file: InputFile, stats: Counter) -> pa.Table:
         fmt = formats.detect_format(file.path)
-        columns = self.columns_of(file, fmt)
+        columns = self.column_map(file, fmt)
         if fmt == "json":
             records = iter_json_array(file.path)
         elif fmt == "jsonl":
@@ -171,19 +172,19 @@ class ChatAdapter(ShareGPTAdapter):
         # The kept columns ride along as ShareGPT's extra columns (a conversation's pieces share its values).
         rows = Rows(ShareGPTAdapter.fields, extra=list(self.output_types))
         for index, record in records:
-            self._stats["conversations:read"] += 1
-            self._add_chat_record(rows, index, record, columns)
+            stats["conversations:read"] += 1
+            self._add_chat_record(rows, index, record, columns, stats)
         table = rows.table()
         for output, values in rows.extra.items():
             table = table.append_column(output, pa.array(values, self.output_types[output]))
         return table
 
-    def _add_chat_record(self, rows: Rows, index: int, record, columns: dict) -> None:
+    def _add_chat_record(self, rows: Rows, index: int, record, columns: dict, stats: Counter) -> None:
         """The record in ShareGPT's form, handed to the ShareGPT adapter; chat-only drops are decided here."""
         kept: dict = {}
         rows.carry(kept)
         if record is INVALID_JSON or not isinstance(record, dict):
-            return self._add_record(rows, index, record)
+            return self._add_record(rows, index, record, stats)
         record_id = record.get(columns["id"])
         shown_id = record_id if isinstance(record_id, str) else None
         for name, output in self.config.kept.items():
@@ -207,7 +208,7 @@ class ChatAdapter(ShareGPTAdapter):
                 if value is None:
                     return rows.reject(index, shown_id, NON_TEXT)
             converted.append({"from": role, "value": value})  # malformed turns are ShareGPT's to reject
-        self._add_record(rows, index, {"id": record_id, "conversations": converted, "plugins": record.get("plugins")})
+        self._add_record(rows, index, {"id": record_id, "conversations": converted, "plugins": record.get("plugins")}, stats)
 
     # -- output ----------------------------------------------------------------------------------
     def source_column(self, table: pa.Table) -> pa.Array:

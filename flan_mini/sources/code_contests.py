@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -86,10 +85,6 @@ class CodeContestsAdapter(Adapter):
 
     config: CodeContestsConfig
 
-    def __init__(self, config: CodeContestsConfig, base_dir: Path | None = None):
-        super().__init__(config, base_dir)
-        self._file_stats: dict = {}
-
     def column_map(self, file: InputFile, fmt: str) -> dict[str, str | None]:
         if fmt != "parquet":
             raise SourceError(f"{file.display}: CodeContests is read from its Hub Parquet files, not {fmt}")
@@ -108,16 +103,12 @@ class CodeContestsAdapter(Adapter):
     def scan_fields(self) -> tuple[str, ...]:
         return ("language", "name") if self.config.max_per_problem else ("language",)
 
-    def read(self, file: InputFile, wanted: np.ndarray | None = None, fields: tuple[str, ...] | None = None) -> Iterator[pa.RecordBatch]:
-        present = self.columns_of(file, "parquet")
-        selected = self.fields if fields is None else {name: self.fields[name] for name in fields}
+    def read_records(self, file: InputFile, wanted: np.ndarray | None, selected: dict, stats: Counter) -> Iterator[pa.RecordBatch]:
+        present = self.column_map(file, "parquet")
         columns = sorted({"solutions.language", *(c for f in selected for c in _RAW[f] if c.split(".")[0] in present)})
         parquet = pq.ParquetFile(file.path)
-        stats = Counter()
         for records, record_ordinals in _records(parquet, columns, expand.records_of(wanted)):
             yield self._expand(records, record_ordinals, selected, file, stats if wanted is None else None, wanted)
-        if wanted is None:  # a full read (the scan): keep its counters, replacing any earlier scan's
-            self._file_stats[file.path] = stats
 
     def _expand(self, records: pa.Table, record_ordinals: np.ndarray, fields: dict, file: InputFile, stats, wanted) -> pa.RecordBatch:
         struct = records.column("solutions").combine_chunks()
@@ -170,7 +161,7 @@ class CodeContestsAdapter(Adapter):
     def group_column(self, batch: pa.RecordBatch) -> pa.Array | None:
         return pc.fill_null(batch.column("name"), "(unnamed)") if self.config.max_per_problem else None
 
-    def group_cap(self, group: str) -> int | None:
+    def group_cap(self, group: str, learnt: dict) -> int | None:
         return self.config.max_per_problem
 
     def describe(self) -> dict:
@@ -179,11 +170,6 @@ class CodeContestsAdapter(Adapter):
             described["max_per_problem"] = self.config.max_per_problem
         return described
 
-    def stats(self) -> dict:
-        total = Counter()
-        for counter in self._file_stats.values():
-            total.update(counter)
-        return dict(sorted(total.items()))
 
 
 def _records(parquet: pq.ParquetFile, columns: list[str], wanted_records: np.ndarray | None):

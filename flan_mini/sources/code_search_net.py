@@ -26,6 +26,7 @@ them removed (code_strip.py), and a row whose docstring can still be read there 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
@@ -114,16 +115,15 @@ class CodeSearchNetAdapter(Adapter):
         needed += ["partition"] if config.match_partition else []
         return tuple(needed)
 
-    def read(self, file: InputFile, wanted: np.ndarray | None = None, fields: tuple[str, ...] | None = None) -> Iterator[pa.RecordBatch]:
+    def read_records(self, file: InputFile, wanted: np.ndarray | None, selected: dict, stats: Counter) -> Iterator[pa.RecordBatch]:
         fmt = formats.detect_format(file.path)
-        selected = self.fields if fields is None else {name: self.fields[name] for name in fields}
         need = set(selected)
         if "language_name" in need:
             need.add("language")
         if "code_without_docs" in need:  # stripping needs the code and its language, the leak check the docstring
             need |= {"code", "language", "docstring"}
         raw = {name: pa.string() for name in _ALIASES if name in need}
-        for records in formats.READERS[fmt](file.path, self.columns_of(file, fmt), raw, expand.records_of(wanted)):
+        for records in formats.READERS[fmt](file.path, self.column_map(file, fmt), raw, expand.records_of(wanted)):
             yield self._expand(records, selected, file, wanted)
 
     def _expand(self, records: pa.RecordBatch, fields: dict, file: InputFile, wanted) -> pa.RecordBatch:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -33,6 +32,7 @@ from ..errors import SourceError
 from . import formats
 from .base import Adapter, SourceConfig, all_of
 from .files import InputFile
+from .kinds import FlanPassthrough
 from .flan_mix import FLAN2022_TASK_CAPS, MIXED, WEIGHT_SCALE, flan2022_weights, layout_kind
 
 TASK_SOURCES = ("Flan2021", "P3", "NIv2", "CoT", "Dialog")
@@ -124,17 +124,20 @@ class FlanAdapter(Adapter):
     }
     required = ("inputs", "targets", "task_name")
     template_family = "flan"
-    template_type_field = "template_type"
+    kind = FlanPassthrough("template_type")
     license = None  # the collection mixes many datasets' licences
 
     config: FlanConfig
 
-    def __init__(self, config: FlanConfig, base_dir: Path | None = None):
-        super().__init__(config, base_dir)
-        self._task_source_of: dict[str, str] = {}  # task name -> its submix, for the caps
-        self._kinds: dict[str, str | None] = {}  # file path -> MIXED / FULL / None, from its columns and name
-        self.mixed: bool | None = config.already_mixed
-        self.layout: str | None = None  # MIXED / FULL as the files show it (set by prepare)
+    @property
+    def mixed(self) -> bool | None:
+        """Whether the files are FLAN's mixture already: the recipe's say, else what `prepare` found."""
+        return self.config.already_mixed if self.config.already_mixed is not None else self.facts.get("mixed")
+
+    @property
+    def layout(self) -> str | None:
+        """MIXED / FULL as the files show it (found by `prepare`)."""
+        return self.facts.get("layout")
 
     def column_map(self, file: InputFile, fmt: str) -> dict[str, str | None]:
         if fmt == "json":
@@ -143,7 +146,6 @@ class FlanAdapter(Adapter):
         mapping = {field: next((c for c in names if c in present), None) for field, names in _ALIASES.items()}
         if mapping["inputs"] is None and "source" in present and mapping["targets"] is not None:
             mapping["inputs"] = "source"  # chiayewken/flan-v2 calls the templated input `source`
-        self._kinds[file.path] = layout_kind(present, file.display)
         missing = [field for field in ("inputs", "targets", "task_name") if mapping[field] is None]
         if missing:
             expected = "; ".join(f"{f}: one of {', '.join(_ALIASES[f])}" for f in missing)
@@ -163,22 +165,22 @@ class FlanAdapter(Adapter):
         return (*(field for field in ("task_source", "template_type") if self._needs(field)), "task_name")
 
     # -- mixing: a mixed export keeps its distribution; caps apply to the full collection only ---------
-    def prepare(self, files: list[InputFile]) -> None:
+    def prepare(self, files: list[InputFile]) -> FlanAdapter:
         """Work out, before the scan, whether the files are FLAN's mixture already (see flan_mix.py)."""
         if self.config.already_mixed is not None:
-            return
+            return self
         kinds = set()
         for file in files:
             if not self.skip_file(file):
-                self.columns_of(file, formats.detect_format(file.path))
-                kinds.add(self._kinds.get(file.path))
+                fmt = formats.detect_format(file.path)
+                self.column_map(file, fmt)  # refuses a file that is not a FLAN export
+                kinds.add(layout_kind(formats.record_keys(file.path, fmt) or set(), file.display))
         if len(kinds - {None}) > 1:
             raise SourceError(
                 f"source {self.config.name!r}: mixes files of an already-mixed FLAN export with files of the full "
                 "collection; make them two sources, or say which with already_mixed: true / false"
             )
-        self.mixed = kinds == {MIXED}
-        self.layout = next(iter(kinds - {None}), None)
+        return self.with_facts(mixed=kinds == {MIXED}, layout=next(iter(kinds - {None}), None))
 
     def mixing(self) -> str | None:
         """How rows are drawn: 'stratified' (a mixed export: proportional to each task's rows), 'flan2022'
@@ -250,15 +252,22 @@ class FlanAdapter(Adapter):
             masks.append(pc.is_in(names, pa.array(kept, pa.string())))
         return all_of(masks)
 
+    def scan_facts(self, batch: pa.RecordBatch) -> dict | None:
+        """Caps per submix: each task's submix (task name -> task_source), for group_cap / group_weights."""
+        if self.mixing() is None or not self._needs("task_source"):
+            return None
+        names = batch.column("task_name")
+        pairs = pa.Table.from_arrays([names, batch.column("task_source")], ["n", "s"]).group_by(["n", "s"]).aggregate([])
+        learnt: dict = {}
+        for name, source in zip(pairs.column("n").to_pylist(), pairs.column("s").to_pylist()):
+            learnt.setdefault(name, source)
+        return learnt
+
     def group_column(self, batch: pa.RecordBatch) -> pa.Array | None:
         mixing = self.mixing()
         if mixing is None:
             return None
         names = batch.column("task_name")
-        if self._needs("task_source"):  # caps per submix: remember each task's submix
-            pairs = pa.Table.from_arrays([names, batch.column("task_source")], ["n", "s"]).group_by(["n", "s"]).aggregate([])
-            for name, source in zip(pairs.column("n").to_pylist(), pairs.column("s").to_pylist()):
-                self._task_source_of.setdefault(name, source)
         if mixing == "flan2022":  # FLAN mixes each template type separately: one group per (type, task)
             return pc.binary_join_element_wise(batch.column("template_type"), names, "|")
         return names
@@ -272,22 +281,22 @@ class FlanAdapter(Adapter):
     def _task_of(self, group: str) -> str:
         return group.split("|", 1)[1] if self.mixing() == "flan2022" else group
 
-    def group_cap(self, group: str) -> int | None:
+    def group_cap(self, group: str, learnt: dict) -> int | None:
         caps = self.config.task_caps
         if caps is None or self.mixed:
             return None
         if isinstance(caps, int):
             return caps
         table = FLAN2022_TASK_CAPS if caps == "flan2022" else caps
-        return table.get(self._task_source_of.get(self._task_of(group)))
+        return table.get(learnt.get(self._task_of(group)))
 
-    def group_weights(self, groups: list[str], rows: list[int]) -> tuple[list[int], list[int]] | None:
+    def group_weights(self, groups: list[str], rows: list[int], learnt: dict) -> tuple[list[int], list[int]] | None:
         mixing = self.mixing()
         if mixing == "stratified":  # each task's share of the export, exactly: uniform over rows, no sampling noise
             return list(rows), list(rows)
         if mixing != "flan2022":
             return None
-        keys = [(self._task_source_of.get(self._task_of(g), ""), g.split("|", 1)[0], self._task_of(g)) for g in groups]
+        keys = [(learnt.get(self._task_of(g), ""), g.split("|", 1)[0], self._task_of(g)) for g in groups]
         weights = flan2022_weights(keys, rows, FLAN2022_TASK_CAPS)
         upper = [min(n, FLAN2022_TASK_CAPS.get(s, n)) for (s, _, _), n in zip(keys, rows)]
         return [round(w * WEIGHT_SCALE) for w in weights], upper

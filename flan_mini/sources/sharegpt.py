@@ -5,11 +5,13 @@ Published as one JSON array of `{"id", "conversations": [{"from", "value"}, ...]
 anon8231489123/ShareGPT_Vicuna_unfiltered's ShareGPT_V3_unfiltered_cleaned_split.json (673 MB);
 JSON Lines and Parquet mirrors of the same records are read too.
 
-A file is parsed once per build: the first read (the selection scan) streams the records of
-every file of the source, cleans each conversation (sharegpt_clean.py), splits it (measured by
-sharegpt_split.py), drops repeats across the files (sharegpt_dedup.py) and keeps the resulting
-Arrow tables on the adapter; the fetch of the chosen rows then takes them from those tables
-instead of parsing the files again. One output row per piece:
+A file is parsed once per build: the selection's survey (one task per file) streams its records,
+cleans each conversation (sharegpt_clean.py: a pure function of the record), splits it (measured by
+sharegpt_split.py) and keeps the resulting Arrow table in a module-level cache keyed by the file's
+identity (path, size, mtime) and the adapter's settings; the driver then judges repeats across the
+files (sharegpt_dedup.py) and hands them to the adapter as a fact, so reading a file (scan, fetch) is
+a function of (settings, repeats, file) that takes the parsed table from the cache (or parses again,
+on another machine). One output row per piece:
 
 - `_ordinal` = record index * 2**16 + piece number: stable, so a piece is found again by it, and
   a changed split budget only moves the pieces of the conversations it re-splits;
@@ -26,13 +28,16 @@ and a broken copy does not shadow a good one. Turn-level repairs are counted in 
 
 from __future__ import annotations
 
-from collections import Counter
+import functools
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 from pydantic import Field
 
@@ -40,7 +45,8 @@ from ..errors import SourceError
 from ..shards import TURN
 from . import formats
 from .base import Adapter, SourceConfig
-from .files import InputFile
+from .files import InputFile, file_fingerprint
+from .kinds import ReadyConversations
 from .formats import ORDINAL, REJECT
 from .utf8 import repair_surrogates
 from .sharegpt_clean import (
@@ -50,7 +56,7 @@ from .sharegpt_clean import (
     first_exchange_key,
     split_points,
 )
-from .sharegpt_dedup import HIDDEN, drop_repeats, repeated_records
+from .sharegpt_dedup import EXCHANGE, HIDDEN, ORDER, drop_repeats, repeated_records
 from .sharegpt_read import INVALID_JSON, first_json_record, iter_json_array, iter_json_lines, iter_parquet
 from .sharegpt_rows import PIECE_BITS, Rows, piece_hash, to_int64
 from .sharegpt_split import SplitConfig, Splitter, describe_split
@@ -107,13 +113,14 @@ class ShareGPTAdapter(Adapter):
     required = ("conversations",)
     key_fields = ("content_hash",)
     source_id_field = "id"  # the record's id as published (pieces of one conversation share it)
-    conversation_field = "conversations"
+    kind = ReadyConversations("conversations")
+    survey = True  # repeats are judged across the source's files before the scan
     license = "apache-2.0"  # as tagged on the Hub; the content is user-shared ChatGPT output
 
     config: ShareGPTConfig
 
-    def __init__(self, config: ShareGPTConfig, base_dir: Path | None = None):
-        super().__init__(config, base_dir)
+    def __init__(self, config: ShareGPTConfig, base_dir: Path | None = None, facts: dict | None = None):
+        super().__init__(config, base_dir, facts)
         self.options = CleanOptions(
             system_turns=config.system_turns,
             clean_html=config.clean_html,
@@ -122,10 +129,6 @@ class ShareGPTAdapter(Adapter):
             blocked_phrases=tuple(p.lower() for p in config.blocked_phrases if p),
             max_non_latin_share=config.max_non_latin_share,
         )
-        self._tables: dict[Path, tuple[tuple[int, int], pa.Table]] = {}
-        self._files: list[InputFile] = []  # the source's files (from `prepare`): repeats are judged across them
-        self._stats: Counter = Counter()
-        self._splitter: Splitter | None = None
 
     # -- layout ----------------------------------------------------------------------------------
     def column_map(self, file: InputFile, fmt: str) -> dict[str, str | None]:
@@ -146,15 +149,18 @@ class ShareGPTAdapter(Adapter):
 
     @property
     def splitter(self) -> Splitter:
-        if self._splitter is None:  # made on first use: base_dir (for a relative tokenizer path) is known by then
-            self._splitter = Splitter(self.config.split_conversations, self.base_dir)
-        return self._splitter
+        return _splitter(self.config.split_conversations, self.base_dir)
 
     # -- reading ---------------------------------------------------------------------------------
-    def read(self, file: InputFile, wanted: np.ndarray | None = None, fields: tuple[str, ...] | None = None) -> Iterator[pa.RecordBatch]:
-        table = self.parsed(file)
-        names = list(self.fields) if fields is None else list(fields)
-        table = table.select([*names, ORDINAL, REJECT])
+    def read_records(self, file: InputFile, wanted: np.ndarray | None, fields: dict, stats: Counter) -> Iterator[pa.RecordBatch]:
+        parsed, parse_stats = self.parsed(file)
+        counted = Counter()
+        batches = drop_repeats(parsed.to_batches(), self._repeats_of(file, parsed), counted)
+        if wanted is None:  # the counters of a full read: what parsing and the repeats left
+            stats.update(parse_stats)
+            stats.update(counted)
+        schema = pa.schema([f for f in parsed.schema if f.name not in HIDDEN])
+        table = pa.Table.from_batches(batches, schema).select([*fields, ORDINAL, REJECT])
         if wanted is not None:
             ordinals = table.column(ORDINAL).to_numpy()
             positions = np.searchsorted(ordinals, wanted).clip(max=max(len(ordinals) - 1, 0))
@@ -162,37 +168,56 @@ class ShareGPTAdapter(Adapter):
             table = table.take(pa.array(found))
         yield from table.to_batches(max_chunksize=formats.BATCH_ROWS)
 
-    def prepare(self, files: list[InputFile]) -> None:
-        self._files = list(files)
+    def _repeats_of(self, file: InputFile, parsed: pa.Table) -> dict[int, str]:
+        """Record -> reason for the file's repeats: as the survey judged them across the source's files, or
+        (a file read without a survey) among its own records."""
+        judged = self.facts.get("repeats", {}).get(str(file.path))
+        return judged if judged is not None else repeated_records([parsed])[0]
 
-    def parsed(self, file: InputFile) -> pa.Table:
-        """The file's pieces and dropped records (adapter fields + `_ordinal`, `_reject`), parsed on first use.
-
-        The first use parses every file of the source (those given to `prepare`; a file not among
-        them is judged on its own), since whether a record repeats another depends on all of them.
-        """
-        if file.path not in self._tables:
-            group = [f for f in self._files if f.path not in self._tables and not self.skip_file(f)]
-            if file.path not in {f.path for f in group}:
-                group = [file]
-            group.sort(key=lambda f: str(f.path))  # only breaks ties between copies identical in content and id
-            signatures = [_signature(f) for f in group]
-            tables = [self._parse(f) for f in group]
-            for index, repeats in enumerate(repeated_records(tables)):
-                schema = pa.schema([f for f in tables[index].schema if f.name not in HIDDEN])
-                batches = drop_repeats(tables[index].to_batches(), repeats, self._stats)
-                self._tables[group[index].path] = (signatures[index], pa.Table.from_batches(batches, schema))
-        seen, table = self._tables[file.path]
-        if seen != _signature(file):
+    def parsed(self, file: InputFile) -> tuple[pa.Table, Counter]:
+        """The file's pieces and dropped records (adapter fields + `_ordinal`, `_reject` + the hidden
+        de-duplication columns) and the parse's counters; parsed once, then from the module's cache."""
+        key = (str(file.path), *_signature(file), type(self).__name__, self.config.model_dump_json(), str(self.base_dir))
+        with _LOCK:
+            hit = _PARSED.get(key)
+        if hit is not None:
+            return hit
+        stats = Counter()
+        entry = (self._parse(file, stats), stats)
+        if key[1:3] != _signature(file):
             raise SourceError(f"{file.display}: changed while the build was reading it")
-        return table
+        with _LOCK:
+            _PARSED[key] = entry
+            while len(_PARSED) > 1 and sum(t.nbytes for t, _ in _PARSED.values()) > CACHE_BYTES:
+                _PARSED.pop(next(iter(_PARSED)))  # the oldest first
+        return entry
+
+    # -- the survey: repeats across files --------------------------------------------------------
+    def survey_file(self, file: InputFile) -> tuple[int, pa.Table]:
+        """(content fingerprint, the first piece of each surviving conversation: record, id, dedup keys)."""
+        parsed, _ = self.parsed(file)
+        heads = parsed.filter(pc.fill_null(pc.equal(parsed.column("part"), 0), False))
+        return file_fingerprint(file), heads.select(["part", "record", "id", ORDER, EXCHANGE])
+
+    def surveyed(self, files: list[InputFile], results: list) -> ShareGPTAdapter:
+        """The adapter knowing each file's repeats. Files are ordered by content (fingerprint), so the
+        judgement depends on no file name; the path only orders copies identical in content."""
+        order = sorted(range(len(files)), key=lambda i: (results[i][0], str(files[i].path)))
+        judged = repeated_records([results[i][1] for i in order])
+        return self.with_facts(repeats={str(files[i].path): repeats for i, repeats in zip(order, judged)})
+
+    def release(self, files: list[InputFile]) -> None:
+        paths = {str(f.path) for f in files}
+        with _LOCK:
+            for key in [k for k in _PARSED if k[0] in paths]:
+                del _PARSED[key]
 
     def scan_fields(self) -> tuple[str, ...]:
         # Free here (the table is in memory), and it puts the id and record number of each dropped
         # conversation into the manifest's reject examples.
         return ("id", "record")
 
-    def _parse(self, file: InputFile) -> pa.Table:
+    def _parse(self, file: InputFile, stats: Counter) -> pa.Table:
         fmt = formats.detect_format(file.path)
         if fmt == "json":
             records = iter_json_array(file.path)
@@ -202,14 +227,14 @@ class ShareGPTAdapter(Adapter):
             records = iter_parquet(file.path, ["id", "conversations", "plugins"])
         rows = Rows(self.fields)
         for index, record in records:
-            self._stats["conversations:read"] += 1
+            stats["conversations:read"] += 1
             record, repaired = repair_surrogates(record)  # half emoji ("\ud83d"): U+FFFD, counted
             if repaired:
-                self._stats["conversations:lone_surrogates_repaired"] += 1
-            self._add_record(rows, index, record)
+                stats["conversations:lone_surrogates_repaired"] += 1
+            self._add_record(rows, index, record, stats)
         return rows.table()
 
-    def _add_record(self, rows: Rows, index: int, record) -> None:
+    def _add_record(self, rows: Rows, index: int, record, stats: Counter) -> None:
         if record is INVALID_JSON:
             return rows.reject(index, None, "invalid_json")
         if not isinstance(record, dict):
@@ -233,7 +258,7 @@ class ShareGPTAdapter(Adapter):
         if self.config.drop_plugins and record.get("plugins"):
             return rows.reject(index, record_id, PLUGINS)
 
-        cleaned, reason = clean_conversation(turns, self.options, self._stats)
+        cleaned, reason = clean_conversation(turns, self.options, stats)
         if reason:
             return rows.reject(index, record_id, reason)
         # Repeats are dropped once every file is parsed (sharegpt_dedup.py); these are their keys.
@@ -254,13 +279,6 @@ class ShareGPTAdapter(Adapter):
                        over_budget=over, digest=order if len(pieces) == 1 else None)
 
     # -- reporting -------------------------------------------------------------------------------
-    def close(self) -> None:
-        self._tables.clear()  # the parsed files (hundreds of MB for the real V3 file)
-
-    def stats(self) -> dict[str, int]:
-        """Counts over every record parsed so far: conversations read / kept / split, pieces, turn repairs."""
-        return dict(sorted(self._stats.items()))
-
     def describe(self) -> dict:
         config, split = self.config, self.config.split_conversations
         settings = {
@@ -277,6 +295,19 @@ class ShareGPTAdapter(Adapter):
         if config.max_non_latin_share is not None:
             settings["max_non_latin_share"] = config.max_non_latin_share
         return settings
+
+
+# Parsed files: (path, size, mtime, adapter, settings, base_dir) -> (table, counters). Shared by every
+# adapter instance and thread of this process, bounded in bytes, emptied by `release` after selecting.
+_PARSED: OrderedDict = OrderedDict()
+_LOCK = threading.Lock()
+CACHE_BYTES = 6 << 30
+
+
+@functools.lru_cache(maxsize=16)
+def _splitter(split: SplitConfig, base_dir: Path | None) -> Splitter:
+    """One splitter (and tokenizer) per settings in this process: a pure function of them."""
+    return Splitter(split, base_dir)
 
 
 def _signature(file: InputFile) -> tuple[int, int]:
