@@ -90,24 +90,25 @@ def select_source(
         adapter.release(files)
 
 
-def _scan(adapter, files, seed, capacities, task, executor) -> tuple[BottomK | None, SourceCounts, dict]:
-    """Scan every file (a task each) and merge in file order: counts, learnt facts, and (unless
-    `capacities` is None: a count pass) each group's bottom-k candidates."""
+def _scan(adapter, files, seed, capacities, task, executor) -> tuple[BottomK | None, SourceCounts, dict, dict]:
+    """Scan every file (a task each) and merge in file order: counts, learnt facts, each file's
+    fingerprint, and (unless `capacities` is None: a count pass) each group's bottom-k candidates."""
     indices = [i for i, file in enumerate(files) if not adapter.skip_file(file)]
     shared, plain = executor.share(adapter), executor.share(capacities)
     results = executor.map(scan_file, [(shared, files[i], seed, plain) for i in indices])
-    counts, learnt = SourceCounts(), {}
+    counts, learnt, fingerprints = SourceCounts(), {}, {}
     pool = BottomK(lambda label: capacities.of(adapter, label, learnt)) if capacities is not None else None
     for file_index, result in zip(indices, results):
         counts = counts + result.counts
         for key, value in result.learnt.items():
             learnt.setdefault(key, value)
         task.update(result.counts.rows_read)
+        fingerprints[file_index] = result.fingerprint
         if pool is not None:
             mapping = np.array([pool.add(label) for label in result.labels], np.int32)
             if len(result.rank):
                 pool.offer(result.rank, mapping[result.group], file_index, result.fingerprint, result.ordinal)
-    return pool, counts, learnt
+    return pool, counts, learnt, fingerprints
 
 
 def _select(adapter, files, *, seed, extra, spare, reporter, executor) -> tuple[Selection, bool]:
@@ -121,13 +122,13 @@ def _select(adapter, files, *, seed, extra, spare, reporter, executor) -> tuple[
         # Count first: each group then keeps only its quota's candidates (a mixed FLAN export has thousands of
         # tasks, each far below n, which would otherwise all be held whole).
         with reporter.task(f"count {config.name}", total=parquet_rows(scanned)) as task:
-            _, counted, learnt = _scan(adapter, files, seed, None, task, executor)
+            _, counted, learnt, _ = _scan(adapter, files, seed, None, task, executor)
         labels = sorted(counted.matched_by_group)
         weights, upper = group_weights(adapter, labels, np.array([counted.matched_by_group[g] for g in labels], np.int64), learnt)
         planned = dict(zip(labels, apportion(target, weights, upper, labels).tolist()))
 
     with reporter.task(f"scan {config.name}", total=parquet_rows(scanned)) as task:
-        pool, counts, scan_learnt = _scan(adapter, files, seed, Capacities(target, spare, planned), task, executor)
+        pool, counts, scan_learnt, fingerprints = _scan(adapter, files, seed, Capacities(target, spare, planned), task, executor)
     learnt = {**scan_learnt, **learnt}  # the count pass saw the same rows first
     rank, group, file_ids, ordinal = pool.compact()
     counts.scan_seconds = time.perf_counter() - clock
@@ -153,7 +154,7 @@ def _select(adapter, files, *, seed, extra, spare, reporter, executor) -> tuple[
             picks = np.concatenate([np.arange(starts[g] + taken[g], starts[g] + taken[g] + want[g]) for g in np.flatnonzero(want)])
             taken += want
             fetched, kept_groups, counts = _fetch(adapter, files, file_ids[picks], ordinal[picks], rank[picks],
-                                                  group[picks], labels, counts, task, executor)
+                                                  group[picks], labels, fingerprints, counts, task, executor)
             parts.extend(fetched)
             valid += np.bincount(kept_groups, minlength=len(labels))
     counts.fetch_seconds = time.perf_counter() - clock
@@ -186,7 +187,7 @@ def _empty_selection(adapter: Adapter) -> pa.Table:
     return pa.schema([*fields, (KEY, pa.uint64()), (RANK, pa.uint64()), (GROUP, pa.string())]).empty_table()
 
 
-def _fetch(adapter, files, file_ids, ordinals, ranks, groups, labels, counts, task, executor):
+def _fetch(adapter, files, file_ids, ordinals, ranks, groups, labels, fingerprints, counts, task, executor):
     """Fetch the picked rows, one task per file (in file order), and merge: the per-batch tables, the group
     id of each row kept, and the counts (added to `counts`)."""
     order = np.lexsort((ordinals, file_ids))  # by (file, row): each file's run is sorted, as `read` wants it
@@ -198,7 +199,9 @@ def _fetch(adapter, files, file_ids, ordinals, ranks, groups, labels, counts, ta
         run = order[lo:hi]
         # Only this file's groups travel with its task (a FLAN source has thousands).
         uniq, codes = np.unique(groups[run], return_inverse=True)
-        jobs.append((shared, files[int(by_file[lo])], ordinals[run], ranks[run], codes.astype(np.int64), [labels[g] for g in uniq]))
+        index = int(by_file[lo])
+        jobs.append((shared, files[index], fingerprints[index], ordinals[run], ranks[run], codes.astype(np.int64),
+                     [labels[g] for g in uniq]))
         present.append(uniq)
     tables, kept = [], []
     for uniq, result in zip(present, executor.map(fetch_file, jobs)):

@@ -115,10 +115,13 @@ class FileFetch:
     counts: SourceCounts
 
 
-def fetch_file(adapter: Adapter, file: InputFile, wanted: np.ndarray, ranks: np.ndarray, codes: np.ndarray,
-               labels: list[str]) -> FileFetch:
+def fetch_file(adapter: Adapter, file: InputFile, fingerprint: int, wanted: np.ndarray, ranks: np.ndarray,
+               codes: np.ndarray, labels: list[str]) -> FileFetch:
     """Read the wanted rows of one file (all fields; `wanted` sorted), drop and count the malformed, attach
-    key/rank/group (`labels[codes]`). Works batch by batch, so the content is held once."""
+    key/rank/group (`labels[codes]`). Works batch by batch, so the content is held once. `fingerprint` is
+    the file's as the scan saw it: a file changed since is an error, not a silent mix of two versions."""
+    if file_fingerprint(file) != fingerprint:
+        raise SourceError(f"{file.display}: changed while the build was reading it (its content differs from the scan's)")
     counts, tables, kept = SourceCounts(), [], []
     label_array = np.asarray(labels, dtype=object)
     position = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,6 +15,7 @@ from flan_mini.sample import select_source
 from flan_mini.sources.apps import AppsAdapter, AppsConfig
 from flan_mini.sources.code_contests import CodeContestsAdapter, CodeContestsConfig
 from flan_mini.sources.code_search_net import CodeSearchNetAdapter, CodeSearchNetConfig
+from flan_mini.sources.base import read_file
 from flan_mini.sources.code_strip import leaks
 from flan_mini.sources.expand import PIECE_BITS, explode
 from flan_mini.sources.files import resolve_local
@@ -97,9 +100,12 @@ def test_code_contests_fields_enums_nulls_and_defaults(tmp_path):
 def test_code_contests_counts_skipped_problems_and_languages(tmp_path):
     write_code_contests(tmp_path, CODE_CONTESTS)
     adapter = contests()
-    read_all(adapter, tmp_path, fields=adapter.scan_fields())
-    read_all(adapter, tmp_path, fields=adapter.scan_fields())  # a rescan replaces, does not add
-    stats = adapter.stats()
+    stats = Counter()
+    for file in files(adapter, tmp_path):
+        first, counted = read_file(adapter, file, fields=adapter.scan_fields())
+        again, recounted = read_file(adapter, file, fields=adapter.scan_fields())
+        assert counted == recounted and first.equals(again)  # a read is a function of the file: nothing carried over
+        stats.update(counted)
     assert stats["problems"] == len(CODE_CONTESTS)
     assert stats["problems_without_solutions"] == 1  # 5_E
     # 4_A has only Python 2, 6_D only C++ / Java
@@ -196,7 +202,7 @@ def test_apps_problem_kinds_and_empty_documents(tmp_path):
     assert (by_problem[4][0]["fn_name"], by_problem[4][0]["input_mode"]) == (None, "standard input")
     # solutions == "": no rows, counted; solutions not JSON: one rejected row for the problem.
     assert reject_reasons(table.combine_chunks().to_batches()[0], adapter).to_pylist().count("invalid_json:solutions") == 1
-    assert adapter.stats() == {"problems": 8, "problems_without_solutions": 1, "solutions": 12}
+    assert read_file(adapter, files(adapter, tmp_path)[0])[1] == {"problems": 8, "problems_without_solutions": 1, "solutions": 12}
 
 
 def test_apps_malformed_records(tmp_path):

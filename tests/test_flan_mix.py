@@ -37,7 +37,7 @@ def select(folder: Path, n: int, seed: int = 3, **settings):
     config = FlanConfig(**{"name": "src", "adapter": "flan", **settings, "path": str(folder), "n": n})
     adapter = FlanAdapter(config)
     files = resolve_local(str(folder), None, "train", folder, adapter.extensions).files
-    return adapter, select_source(adapter, files, seed=seed)
+    return adapter.prepare(files), select_source(adapter, files, seed=seed)  # the adapter as the selection prepares it
 
 
 def heavy_tailed_dpi(folder: Path) -> dict[str, int]:

@@ -13,8 +13,10 @@ import pyarrow as pa
 import pytest
 
 from flan_mini.errors import RecipeError, SourceError
+from flan_mini.sources.base import read_file
 from flan_mini.recipe import load_recipe
 from flan_mini.rejects import reject_reasons
+import flan_mini.sample as sample_module
 from flan_mini.sample import select_source
 from flan_mini.shards import read_shards
 from flan_mini.sources import sharegpt as sharegpt_module
@@ -47,9 +49,15 @@ def files(source, path):
 
 
 def read_all(source, path) -> pa.Table:
+    return read_counted(source, path)[0]
+
+
+def read_counted(source, path) -> tuple[pa.Table, Counter]:
+    """Every row of the files, and the adapter's counters; repeats judged across the files, as the selection does."""
     inputs = files(source, path)
-    source.prepare(inputs)  # as the selection does: repeats are judged across these files
-    return pa.Table.from_batches([b for f in inputs for b in source.read(f)])
+    source = source.surveyed(inputs, [source.survey_file(f) for f in inputs])
+    stats = Counter()
+    return pa.Table.from_batches([b for f in inputs for b in source.read(f, stats=stats)]), stats
 
 
 def outcome_by_record(table: pa.Table) -> dict[int, object]:
@@ -99,13 +107,13 @@ def test_no_html_or_copy_code_survives_in_any_output_row(tmp_path, form):
     write = write_sharegpt_json if form == "json" else write_sharegpt_jsonl
     write(tmp_path / f"sg.{form}", records)
     source = adapter(tmp_path, dedup_first_exchange=False)
-    table = read_all(source, tmp_path)
+    table, stats = read_counted(source, tmp_path)
     kept = [row for row in table.to_pylist() if not row["_reject"]]
     assert len(kept) > 40
     for row in kept:
         turns = [(t["from"], t["value"]) for t in row["conversations"]]
         assert leaked_markup(turns) == [], (row["id"], turns)
-    assert source.stats()["values:html_converted"] >= 3 and source.stats()["values:copy_code_header_fixed"] >= 4
+    assert stats["values:html_converted"] >= 3 and stats["values:copy_code_header_fixed"] >= 4
     # The check itself finds what it is meant to find.
     assert leaked_markup([("gpt", "<p>x</p>")]) and leaked_markup([("gpt", "```\npythonCopy codex\n```")])
     assert leaked_markup([("human", '<div class="x">q</div>')]) and not leaked_markup([("human", "Center a <div>?")])
@@ -183,7 +191,7 @@ def test_which_copy_is_kept_depends_on_content_not_on_file_names_or_order(tmp_pa
         write = write_sharegpt_jsonl if name.endswith(".jsonl") else write_sharegpt_json
         write(folder / name, [REPEATS[i] for i in indexes])
     source = adapter(folder, split_conversations={"max_length": 100})
-    table = read_all(source, folder)
+    table, stats = read_counted(source, folder)
     assert kept_and_dropped(table) == expected
     kept, dropped = expected
     heads = [row for row in table.to_pylist() if row["part"] == 0]  # one per kept conversation
@@ -195,7 +203,6 @@ def test_which_copy_is_kept_depends_on_content_not_on_file_names_or_order(tmp_pa
     # A dropped split conversation is one reject row at its record's ordinal; counts cover kept ones only.
     rejected = table.filter(table.column("_reject").is_valid())
     assert rejected.column("part").null_count == rejected.num_rows and (rejected.column("_ordinal").to_numpy() % (1 << PIECE_BITS) == 0).all()
-    stats = source.stats()
     assert stats["conversations:kept"] == len(heads) and stats["pieces"] == len(kept)
 
 
@@ -243,7 +250,7 @@ def test_long_conversations_become_pieces_with_stable_ordinals(tmp_path):
     records = [{"id": "short", "conversations": chat("q", "a")}, {"id": "long", "conversations": long_conversation(7, 100)}]
     write_sharegpt_json(tmp_path / "sg.json", records)
     source = adapter(tmp_path, split_conversations={"max_length": 450})
-    table = read_all(source, tmp_path)
+    table, stats = read_counted(source, tmp_path)
     long = table.filter(pa.compute.equal(table.column("id"), "long")).to_pylist()
     # 7 exchanges of ~210 characters, at most 450 a piece: 2 + 2 + 2 + 1 exchanges.
     assert [r["part"] for r in long] == [0, 1, 2, 3] and [r["first_turn"] for r in long] == [0, 4, 8, 12]
@@ -254,15 +261,15 @@ def test_long_conversations_become_pieces_with_stable_ordinals(tmp_path):
         turns = row["conversations"]
         assert [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2) and turns
         assert sum(len(t["value"]) for t in turns) <= 450
-    assert source.stats()["conversations:split"] == 1 and source.stats()["pieces"] == 5
+    assert stats["conversations:split"] == 1 and stats["pieces"] == 5
     assert len(set(table.column("content_hash").to_pylist())) == 5  # each piece its own identity
 
 
 def test_over_long_exchanges_are_kept_whole_and_splitting_can_be_off(tmp_path):
     write_sharegpt_json(tmp_path / "sg.json", [{"id": "big", "conversations": long_conversation(3, 1000)}])
     source = adapter(tmp_path, split_conversations={"max_length": 500, "turn_overhead": 6})
-    table = read_all(source, tmp_path)
-    assert table.num_rows == 3 and source.stats()["pieces:over_budget"] == 3
+    table, stats = read_counted(source, tmp_path)
+    assert table.num_rows == 3 and stats["pieces:over_budget"] == 3
     assert read_all(adapter(tmp_path, split_conversations={"max_length": None}), tmp_path).num_rows == 1
 
 
@@ -323,7 +330,8 @@ def test_pieces_fit_the_training_length_in_the_chat_format(tmp_path):
     source = adapter(tmp_path / "data", split_conversations=split)
     file = files(source, tmp_path / "data")[0]
     source.column_map(file, "json")
-    pieces = [r for r in pa.Table.from_batches(list(source.read(file))).to_pylist() if not r["_reject"]]
+    everything, stats = read_file(source, file)
+    pieces = [r for r in everything.to_pylist() if not r["_reject"]]
 
     def trained_length(turns):  # what the trainer tokenises: BOS + the whole rendered piece, system prompt included
         text, _ = VICUNA_V1_1.render([(USER if t["from"] == "human" else ASSISTANT, t["value"]) for t in turns])
@@ -332,7 +340,7 @@ def test_pieces_fit_the_training_length_in_the_chat_format(tmp_path):
     lengths = [trained_length(p["conversations"]) for p in pieces]
     single = [len(p["conversations"]) == 2 for p in pieces]
     assert all(length <= budget for length, alone in zip(lengths, single) if not alone)
-    assert source.stats().get("pieces:over_budget", 0) == sum(length > budget for length in lengths)
+    assert stats.get("pieces:over_budget", 0) == sum(length > budget for length in lengths)
     assert len(pieces) > len(records) and max(lengths) > budget * 0.6  # it did split, and pieces are not tiny
     # Without the format, the same budget counts only the turns' text: fewer, longer pieces, some over the length.
     plain = adapter(tmp_path / "data", split_conversations={**split, "chat_format": None})
@@ -393,14 +401,19 @@ def test_selection_through_the_adapter(tmp_path):
     assert again.column("content_hash").to_pylist() == table.column("content_hash").to_pylist()
 
 
-def test_a_file_changed_during_the_build_is_an_error(tmp_path):
+def test_a_file_changed_during_the_build_is_an_error(tmp_path, monkeypatch):
     path = write_sharegpt_json(tmp_path / "sg.json", [{"id": "a", "conversations": chat("q", "a")}])
     source = adapter(tmp_path)
-    file = files(source, tmp_path)[0]
-    list(source.read(file))
-    write_sharegpt_json(path, [{"id": "a", "conversations": chat("q", "changed answer")}])
+    scan = sample_module.scan_file
+
+    def scan_then_change(*job):  # the file changes between the selection's scan and its fetch
+        result = scan(*job)
+        write_sharegpt_json(path, [{"id": "a", "conversations": chat("q", "changed answer")}])
+        return result
+
+    monkeypatch.setattr(sample_module, "scan_file", scan_then_change)
     with pytest.raises(SourceError, match="changed while the build was reading it"):
-        list(source.read(file, np.array([0])))
+        select_source(source, files(source, tmp_path), seed=1)
 
 
 def test_parquet_and_gzipped_mirrors_read_like_the_json_array(tmp_path):

@@ -344,3 +344,15 @@ class Adapter:
     def tasks(self) -> tuple[str, ...]:
         """The tasks this source's rows can carry, after the recipe's filters (empty: no task field)."""
         return ()
+
+
+def read_file(adapter: Adapter, file: InputFile, fields: tuple[str, ...] | None = None,
+              wanted: np.ndarray | None = None) -> tuple[pa.Table, Counter]:
+    """One file's rows (`fields` + `_ordinal`, `_reject`; only `wanted` if given) and the adapter's counters
+    for it: the pure function the contract promises, in one call (tests, tools; the selection streams)."""
+    stats = Counter()
+    batches = list(adapter.read(file, wanted, fields, stats))
+    if batches:
+        return pa.Table.from_batches(batches), stats
+    selected = adapter.fields if fields is None else {name: adapter.fields[name] for name in fields}
+    return formats._batch_schema(selected).empty_table(), stats

@@ -73,7 +73,7 @@ class _LazyAdapters(Mapping):
         return adapter_class(name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(names())
+        return iter(list(_TARGETS))  # registration order
 
     def __len__(self) -> int:
         return len(_TARGETS)
