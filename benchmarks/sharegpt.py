@@ -157,10 +157,10 @@ def measure(kind: str, n: int, max_length: int | None, tokens: bool = False) -> 
         adapter = ShareGPTAdapter(config)
         files = resolve_local(str(FILE), None, "train", CACHE, adapter.extensions).files
         if kind == "adapter":
-            table = adapter.parsed(files[0])
+            table, stats = adapter.parsed(files[0])
             result["table_mib"] = table.nbytes / 2**20
             result["rows"] = table.num_rows
-            result["stats"] = adapter.stats()
+            result["stats"] = dict(sorted(stats.items()))
         else:
             from flan_mini.sample import select_source
 

@@ -44,6 +44,18 @@ keyed by the file's content identity, and `release(files)` frees it.
 
 Selection policy (all optional): `row_filter`, `group_column`, `group_cap`, `group_weights`,
 `needs_counts`, `tally_column`. Output: `source_column`, `output_columns`, `describe`, `tasks`.
+
+A complete adapter for JSON Lines / JSON / Parquet records {"question", "answer"} (a longer one, with a
+filter, is tests/sources/example_adapter.py), registered with `"qa": "mypackage.qa:QAAdapter"` in
+registry.py and given templates/qa.yaml:
+
+    class QAConfig(SourceConfig):
+        adapter: Literal["qa"] = Field(description="Question / answer pairs.")
+
+    class QAAdapter(Adapter):
+        name, config_model, template_family = "qa", QAConfig, "qa"
+        fields: ClassVar[dict[str, pa.DataType]] = {"question": pa.string(), "answer": pa.string()}
+        required = ("question", "answer")
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ on another machine). One output row per piece:
 
 Repeats (a known id, a known first exchange) are judged among the conversations that survive
 cleaning, in content order, so which copy is kept depends on neither file names nor file order,
-and a broken copy does not shadow a good one. Turn-level repairs are counted in `stats()`.
+and a broken copy does not shadow a good one. Turn-level repairs are counted in a full read's
+`stats` (the manifest's `adapter_stats`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ keeps one unless its id or its first exchange belongs to a conversation kept bef
 Conversations dropped by cleaning take no part, so a broken copy never shadows a good one.
 `drop_repeats` then turns each repeat's rows into one reject row (its first piece's, at the
 record's ordinal) and removes the hidden columns. Two copies identical in content and id are
-told apart by (file position, record) only: the rows written are the same either way.
+told apart by (file position, record) only, where files are ordered by content fingerprint (then path,
+for byte-identical copies): the rows written are the same either way.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""A new adapter written from sources/base.py's docstring alone: databricks-dolly-15k's JSON Lines.
+"""New adapters written from sources/base.py's docstring alone: its own example, and databricks-dolly-15k.
 
-Records: {"instruction", "context", "response", "category"}; `context` is "" when unused. Used by the
-kit's tests to show what a new adapter takes (it is not registered with the package).
+Dolly's records: {"instruction", "context", "response", "category"}; `context` is "" when unused. Used by
+the kit's tests to show what a new adapter takes (they are not registered with the package). Adapters
+live at module level: a class defined inside a function cannot be pickled for a worker.
 """
 
 from __future__ import annotations
@@ -13,6 +14,16 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from flan_mini.sources.base import Adapter, SourceConfig
+
+
+class QAConfig(SourceConfig):  # as written in sources/base.py's docstring
+    adapter: Literal["qa"] = Field(description="Question / answer pairs.")
+
+
+class QAAdapter(Adapter):
+    name, config_model, template_family = "qa", QAConfig, "qa"
+    fields: ClassVar[dict[str, pa.DataType]] = {"question": pa.string(), "answer": pa.string()}
+    required = ("question", "answer")
 
 
 class DollyConfig(SourceConfig):

@@ -28,7 +28,7 @@ from ..fixtures.chat_data import write_slimorca_json, write_tulu_jsonl
 from ..fixtures.code_samples import APPS
 from ..fixtures.formats import write_alpaca_json, write_apps_jsonl, write_sirneural_flan
 from ..fixtures.sharegpt_data import QUIRKS, sample_records, write_sharegpt_json, write_sharegpt_jsonl
-from .example_adapter import DollyAdapter, DollyConfig
+from .example_adapter import DollyAdapter, DollyConfig, QAAdapter, QAConfig
 from .kit import check_adapter
 
 SAMPLE = Path(__file__).resolve().parents[2] / "recipes" / "sample_data"
@@ -178,3 +178,10 @@ def test_the_kit_catches_a_broken_adapter(broken, tmp_path):
     adapter, files = alpaca(tmp_path)
     with pytest.raises(AssertionError):
         check_adapter(broken(adapter.config), files)
+
+
+def test_the_docstring_example_adapter_keeps_the_contract(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"question": "1+1?", "answer": "2"}\n{"question": "?", "answer": " "}\n')
+    (tmp_path / "b.json").write_text('[{"question": "Capital of France?", "answer": "Paris"}, {"answer": "no question"}]')
+    adapter = QAAdapter(QAConfig(name="qa", adapter="qa", path=".", n=1))
+    assert check_adapter(adapter, local(adapter, tmp_path)) == {"empty:answer": 1, "missing:question": 1}
