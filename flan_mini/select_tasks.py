@@ -64,6 +64,9 @@ def survey_task(adapter: Adapter, file: InputFile) -> object:
 def scan_file(adapter: Adapter, file: InputFile, seed: int, capacities: Capacities | None) -> FileScan:
     """Read the scan fields of one file, count and check its rows, and keep each group's bottom-k usable
     rows; with `capacities` None (a count pass), only count the usable rows per group."""
+    # Capacities use what this file teaches (FLAN: a task's submix, hence its cap); the driver keeps the first
+    # file's answer. They differ only if one task name appears under two submixes with different caps: that
+    # task's candidates from a later file are then kept by that file's cap (not known to happen in FLAN's exports).
     counts, learnt = SourceCounts(), {}
     fingerprint = file_fingerprint(file)
     file_salt = salt(seed, adapter.config.name, "select", fingerprint)

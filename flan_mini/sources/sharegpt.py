@@ -302,7 +302,7 @@ class ShareGPTAdapter(Adapter):
 # adapter instance and thread of this process, bounded in bytes, emptied by `release` after selecting.
 _PARSED: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()
-CACHE_BYTES = 6 << 30
+CACHE_BYTES = 4 << 30
 
 
 @functools.lru_cache(maxsize=16)
