@@ -303,7 +303,7 @@ def refresh_card(folder: Path, *, repo_id: str, manifest: dict | None = None) ->
 def card_command(folder: Path, repo_id: str | None) -> None:
     """Write the data card (README.md) and its figures for a built dataset FOLDER."""
     if repo_id is not None:
-        from .hub import check_repo_id
+        from .publish_config import check_repo_id
 
         check_repo_id(repo_id)
     path = write_card(folder, repo_id=repo_id)
