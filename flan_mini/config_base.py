@@ -41,6 +41,12 @@ def workers_help(section: str) -> str:
             "it. Results do not depend on it.")
 
 
+def workers_option_help(section: str) -> str:
+    """The help of a command's `--workers`, from WORKERS_DOC."""
+    default, what = WORKERS_DOC[section]
+    return f"{what[0].upper()}{what[1:]}. Default {default}."
+
+
 def _wants_bool(annotation) -> bool:
     return annotation is bool or any(_wants_bool(arg) for arg in typing.get_args(annotation))
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..config_base import workers_option_help
+
 from ..errors import FlanMiniError
 
 
@@ -40,7 +42,7 @@ def parse_benchmark(text: str) -> dict:
               help="Write a cleaned copy here: the rows that match nothing, reports/decontam_matches.parquet, decontam_report.json.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report (JSON) to this file.")
-@click.option("--workers", type=int, help="Threads scanning the shards. Default 2.")
+@click.option("--workers", type=int, help=workers_option_help("decontaminate"))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--fail-on-match", is_flag=True, help="Exit with status 3 when any row matches a benchmark item.")
 def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tokens, compare, columns, out_dir,

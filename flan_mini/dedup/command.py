@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..config_base import workers_option_help
+
 
 def _mapping(value) -> dict:
     """A file's sub-section that an option adds to (anything but a mapping is replaced, and the option's value checked)."""
@@ -33,7 +35,7 @@ def _mapping(value) -> dict:
 @click.option("--code", is_flag=True, default=None, help="Code-aware normalisation (comments removed, operators kept).")
 @click.option("--scope", type=click.Choice(["global", "source"]), help="Across all rows, or within each recipe_source.")
 @click.option("--keep", "keep", multiple=True, help="recipe_source names in keep priority order (repeatable).")
-@click.option("--workers", type=int, help="Processes computing signatures. Default 1.")
+@click.option("--workers", type=int, help=workers_option_help("dedup"))
 @click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists.")
 def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, mode, bands, rows, columns, compare, shingle, ngram,
                   code, scope, keep, workers, overwrite):
