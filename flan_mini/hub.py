@@ -12,7 +12,7 @@ import click
 from .card import CARD_FILE, COMPOSITION_PNG, LENGTHS_PNG
 from .errors import FlanMiniError, PublishError
 from .manifest import MANIFEST
-from .publish_config import REPO_ID, PublishConfig, check_repo_id  # noqa: F401 (the push command's names)
+from .publish_config import PublishConfig, check_repo_id  # noqa: F401 (PublishConfig: where callers found it)
 
 log = logging.getLogger(__name__)
 
