@@ -6,10 +6,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
+from flan_mini.config_base import StrictModel, Where, validate_config
 from flan_mini.errors import RecipeError
-from flan_mini.yamlio import format_path, load_yaml
+from flan_mini.yamlio import load_yaml
 
 from .conversation import FORMATS
 
@@ -17,8 +18,8 @@ ARCHITECTURES_DIR = Path(__file__).parent / "architectures"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(StrictModel):
+    """Every section of the config: unknown keys, booleans for numbers and out-of-range integers fail."""
 
 
 class TinyBase(_Section):
@@ -186,26 +187,11 @@ def load_config(
             target = target.setdefault(key, {})
         target[leaf] = value
 
-    def where(loc: list) -> str:
-        key = format_path(tuple(loc))
-        if any(key == o or key.startswith(o + ".") for o in overrides):
-            return f"{path} (command line)  {key}"
-        return f"{path}:{located.line_of(tuple(loc))}  {key}"
-
-    try:
-        config = FinetuneConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = list(error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            shown = error["type"] not in ("missing", "extra_forbidden") and not isinstance(error.get("input"), dict)
-            if shown and "input" in error:
-                message += f", got {error['input']!r}"
-            problems.append(f"{where(loc)}: {message}")
-        raise RecipeError(problems, what="config") from None
+    # One format for every problem: the file's line, or the command line for a value an option set.
+    where = Where(located, command_line=[tuple(dotted.split(".")) for dotted in overrides])
+    config = validate_config(FinetuneConfig, data, where=where, what="config")
     if check:
-        problems = [f"{where(loc)}: {message}" for loc, message in _check_paths(config, path.parent, require_dataset)]
+        problems = [where.problem(tuple(loc), message) for loc, message in _check_paths(config, path.parent, require_dataset)]
         if problems:
             raise RecipeError(problems, what="config")
     return config

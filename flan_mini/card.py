@@ -230,12 +230,14 @@ def render_card(manifest: dict, stats, *, repo_id: str | None = None) -> str:
     return text
 
 
-def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
+def write_card(folder: Path, *, repo_id: str | None = None, record_in: dict | None = None) -> Path:
     """Write README.md, composition.png and lengths.png into a built folder; return the README path.
 
     Reads manifest.json and streams the shards (one row group at a time) for the statistics. The folder must be
     consistent (manifest lists exactly the shards present, with matching sizes and sha256). The three files are
     written under temporary names and renamed together at the end, so a failure leaves the old card in place.
+    `record_in`: the build's manifest (to be written again), which gets the statistics the card's text shows
+    as `card_stats`, so that `push` can re-render the card without reading the shards.
     """
     from .manifest import check_folder
     from .plots import composition_chart, length_histogram
@@ -245,6 +247,10 @@ def write_card(folder: Path, *, repo_id: str | None = None) -> Path:
     names = [s["name"] for s in manifest["sources"]]
     stats = _stats(manifest, shards)
     text = render_card(manifest, stats, repo_id=repo_id)
+    if record_in is not None:
+        from .card_stats import stats_record
+
+        record_in["card_stats"] = stats_record(stats)
     staged = {name: folder / f".{name}.tmp" for name in CARD_FILES}
     try:
         composition_chart(names, [s.get("requested") for s in manifest["sources"]],
@@ -276,10 +282,27 @@ def _stats(manifest: dict, shards: list[Path]):
     return stats
 
 
+def _recorded_stats(manifest: dict):
+    """The card statistics the build recorded in the manifest, or None (none recorded, or not readable)."""
+    from .card_stats import stats_from_record
+
+    record = manifest.get("card_stats")
+    if not isinstance(record, dict):
+        return None
+    try:
+        stats = stats_from_record(record)
+    except (KeyError, TypeError, ValueError):  # a hand-edited or foreign record: the shards are the truth
+        return None
+    _check_counts(manifest, stats)
+    return stats
+
+
 def refresh_card(folder: Path, *, repo_id: str, manifest: dict | None = None) -> bool:
     """Re-render README.md for the repo it is about to be published to (figures do not depend on the repo).
     Returns whether the text changed; the folder must be consistent, as for ``write_card``. `manifest`: the
-    folder's, already checked against its shards (``hub.verify_folder``), so they are not hashed again."""
+    folder's, already checked against its shards (``hub.verify_folder``), so they are not hashed again. The
+    statistics are the ones the build recorded in the manifest (`card_stats`, the same text byte for byte);
+    only a folder without them (an older build) has its shards read again."""
     from .manifest import check_folder
 
     folder = Path(folder)
@@ -287,7 +310,7 @@ def refresh_card(folder: Path, *, repo_id: str, manifest: dict | None = None) ->
         manifest, shards = check_folder(folder)
     else:
         shards = [folder / shard["path"] for shard in manifest["output"]["shards"]]
-    text = render_card(manifest, _stats(manifest, shards), repo_id=repo_id)
+    text = render_card(manifest, _recorded_stats(manifest) or _stats(manifest, shards), repo_id=repo_id)
     path = folder / CARD_FILE
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
@@ -303,7 +326,7 @@ def refresh_card(folder: Path, *, repo_id: str, manifest: dict | None = None) ->
 def card_command(folder: Path, repo_id: str | None) -> None:
     """Write the data card (README.md) and its figures for a built dataset FOLDER."""
     if repo_id is not None:
-        from .hub import check_repo_id
+        from .publish_config import check_repo_id
 
         check_repo_id(repo_id)
     path = write_card(folder, repo_id=repo_id)

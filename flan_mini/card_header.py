@@ -118,7 +118,7 @@ def card_data(manifest: dict, stats, repo_id: str | None = None):
         tags=list(dict.fromkeys(tags)),
         configs=[{"config_name": "default", "data_files": [{"split": split, "path": f"data/{split}-*"}]}],
         dataset_info={
-            "features": features_yaml(stats.schema),
+            "features": stats.features if stats.features is not None else features_yaml(stats.schema),
             "splits": [{"name": split, "num_bytes": stats.num_bytes, "num_examples": stats.rows}],
             "download_size": manifest["output"]["bytes"],
             "dataset_size": stats.num_bytes,

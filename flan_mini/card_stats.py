@@ -67,6 +67,58 @@ class DatasetStats:
     # (recipe source, role) -> characters (or tokens) per turn, for the length histogram
     lengths: dict[tuple[str, str], np.ndarray] = field(repr=False, default_factory=dict)
     unit: str = "characters"  # or "tokens"
+    features: list[dict] | None = None  # the card's `features` as recorded (schema is None then)
+
+
+# ---------------------------------------------------------------------------------------------- recorded stats
+# The build records what the card's text shows (not the per-turn lengths, which only the figures need) in the
+# manifest's `card_stats`, so `push` re-renders the card for its repo without reading the shards again.
+# Lists of pairs keep the card's orders (templates most used first) whatever a JSON writer does with keys.
+
+
+def _summary_record(summary: Summary) -> list:
+    return [summary.count, summary.mean, summary.median, summary.p95, summary.max]
+
+
+def _source_record(stats: SourceStats) -> dict:
+    return {
+        "name": stats.name, "rows": stats.rows, "distinct_sources": stats.distinct_sources,
+        "templates": [[k, v] for k, v in stats.templates.items()],
+        "template_types": [[k, v] for k, v in stats.template_types.items()],
+        "zero_shot": stats.zero_shot, "few_shot": stats.few_shot, "untemplated": stats.untemplated,
+        "mean_shots": stats.mean_shots, "turns": _summary_record(stats.turns),
+        "prompt_chars": _summary_record(stats.prompt_chars), "response_chars": _summary_record(stats.response_chars),
+    }
+
+
+def stats_record(stats: DatasetStats) -> dict:
+    """What the card's text needs of ``stats``, as JSON-able data (see ``stats_from_record``)."""
+    from .card_header import features_yaml
+
+    return {
+        "unit": stats.unit, "rows": stats.rows, "num_bytes": stats.num_bytes,
+        "features": stats.features if stats.features is not None else features_yaml(stats.schema),
+        "sources": [_source_record(s) for s in stats.sources], "total": _source_record(stats.total),
+    }
+
+
+def _source_from(record: dict) -> SourceStats:
+    return SourceStats(
+        name=record["name"], rows=record["rows"], distinct_sources=record["distinct_sources"],
+        templates=dict(map(tuple, record["templates"])), template_types=dict(map(tuple, record["template_types"])),
+        zero_shot=record["zero_shot"], few_shot=record["few_shot"], untemplated=record["untemplated"],
+        mean_shots=record["mean_shots"], turns=Summary(*record["turns"]),
+        prompt_chars=Summary(*record["prompt_chars"]), response_chars=Summary(*record["response_chars"]),
+    )
+
+
+def stats_from_record(record: dict) -> DatasetStats:
+    """The statistics a build recorded (``stats_record``), without lengths: enough for the card's text."""
+    return DatasetStats(
+        schema=None, rows=record["rows"], num_bytes=record["num_bytes"],
+        sources=[_source_from(s) for s in record["sources"]], total=_source_from(record["total"]),
+        unit=record["unit"], features=record["features"],
+    )
 
 
 def _shot_kind() -> pl.Expr:

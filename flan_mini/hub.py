@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from .card import CARD_FILE, COMPOSITION_PNG, LENGTHS_PNG
 from .errors import FlanMiniError, PublishError
 from .manifest import MANIFEST
+from .publish_config import PublishConfig, check_repo_id  # noqa: F401 (PublishConfig: where callers found it)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,6 @@ MATCHES_FILE = "decontam_matches.parquet"  # flan_mini.decontam.report's
 FASTCHAT_FILE = "flan_mini.json"  # flan_mini.export_fastchat's default name
 MANAGED_TOP_LEVEL = (MANIFEST, CARD_FILE, *CARD_FIGURES, CLUSTERS_FILE, MATCHES_FILE, FASTCHAT_FILE)
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_WAIT = 60.0
 
 
@@ -79,24 +77,6 @@ def publish_files(folder: Path, manifest: dict) -> list[str]:
 # ---------------------------------------------------------------------------------------------- pushing
 
 
-class PublishConfig(BaseModel):
-    """The recipe's optional `publish:` section: `build` pushes the finished folder there."""
-
-    model_config = ConfigDict(extra="forbid")
-    repo_id: str = Field(pattern=REPO_ID.pattern, description="Hub dataset repo, ORG/NAME; created if missing.")
-    private: bool = Field(False, description="Create the repo as private (ignored if it exists).")
-    revision: str | None = Field(None, description="Branch to commit to; created from main if missing.")
-    message: str | None = Field(None, description="Commit message; default names the build.")
-
-    @field_validator("repo_id")
-    @classmethod
-    def _hub_accepts(cls, value: str) -> str:
-        try:
-            return check_repo_id(value)
-        except PublishError as err:
-            raise ValueError(str(err)) from None
-
-
 @dataclass
 class PushResult:
     repo_id: str
@@ -138,19 +118,6 @@ def _changed(additions) -> list[str]:
     on its operation; a file it has not asked about yet counts as changed."""
     return [op.path_in_repo for op in additions
             if getattr(op, "_remote_oid", None) is None or op._remote_oid != op._local_oid]
-
-
-def check_repo_id(repo_id: str | None) -> str:
-    """``repo_id`` if it names a dataset repo as ORG/NAME the Hub accepts (huggingface_hub's own rules)."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo_id or "")
-    except HFValidationError as err:
-        raise PublishError(f"repo id {repo_id!r}: expected ORG/NAME ({err})") from None
-    if (repo_id or "").count("/") != 1:
-        raise PublishError(f"repo id {repo_id!r}: expected ORG/NAME (a namespace, a slash, a name)")
-    return repo_id
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

@@ -295,7 +295,7 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
         write_manifest(tmp, manifest)
         clock = time.perf_counter()
         log("flan-mini: writing the data card")
-        write_card(tmp, repo_id=recipe.publish.repo_id if recipe.publish else None)
+        write_card(tmp, repo_id=recipe.publish.repo_id if recipe.publish else None, record_in=manifest)
         stages["card"] = time.perf_counter() - clock
         stages["total"] = time.perf_counter() - started
         manifest["stages"] = {k: round(v, 3) for k, v in stages.items()}

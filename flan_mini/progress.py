@@ -164,8 +164,20 @@ class _Overall:
                 f"{elapsed:.0f}s elapsed{eta}")
 
 
+# Below this many rows a build is a sample or a smoke test: the hint suggests finetune/configs/tiny-cpu.yaml (a
+# tiny random model, about a minute on the CPU); a 13B run on a few hundred rows would be a mistake. At FLAN-MINI's
+# size (1.34M rows) it suggests the paper's run, flacuna-13b.yaml.
+SMOKE_ROWS = 10_000
+
+
+def training_config(rows: int) -> str:
+    """The shipped fine-tuning config that fits a build of `rows` rows (a path relative to the repository)."""
+    return "finetune/configs/" + ("tiny-cpu.yaml" if rows < SMOKE_ROWS else "flacuna-13b.yaml")
+
+
 def next_steps(folder, manifest: dict, repo_id: str | None = None) -> str:
-    """What to do with a finished build: the commands to load, push and train on it."""
+    """What to do with a finished build: the commands to load, push and train on it (with the training config
+    that fits its size)."""
     where = repo_id or str(folder)
     load = (f'python -c "from datasets import load_dataset; print(load_dataset(\'{repo_id}\', split=\'train\'))"'
             if repo_id else
@@ -173,7 +185,7 @@ def next_steps(folder, manifest: dict, repo_id: str | None = None) -> str:
     lines = ["", "next:", f"  load   {load}"]
     if repo_id is None:
         lines.append(f"  push   flan-mini push {folder} --repo-id ORG/NAME")
-    lines.append(f"  train  flan-mini finetune finetune/configs/flacuna-13b.yaml --dataset {where}")
+    lines.append(f"  train  flan-mini finetune {training_config(manifest['output']['rows'])} --dataset {where}")
     return "\n".join(lines)
 
 

@@ -26,12 +26,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ByteSize, Field, SerializeAsAny, StringConstraints, ValidationError, field_validator
 
+from .config_base import StrictModel, Where, problems_from
 from .decontam.config import DecontamConfig
 from .dedup.config import DedupConfig
 from .errors import RecipeError
-from .hub import PublishConfig
+from .publish_config import PublishConfig
 from .sources import ADAPTERS
-from .sources.base import SourceConfig, StrictModel
+from .sources.base import SourceConfig
 from .yamlio import KeyPath, LocatedYaml, load_yaml
 
 
@@ -127,84 +128,6 @@ class LoadedRecipe:
         return json.loads(self.recipe.model_dump_json())
 
 
-def _model_at(model, loc: tuple):
-    """The pydantic model that owns the last key of `loc` (for its field names and descriptions)."""
-    import typing
-
-    from pydantic import BaseModel
-
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        info = getattr(model, "model_fields", {}).get(part)
-        if info is None:
-            break
-        candidates = [info.annotation, *typing.get_args(info.annotation)]
-        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if nested is None:
-            break
-        model = nested
-    return model
-
-
-def _message(error: dict, model) -> str:
-    kind, input_value = error["type"], error.get("input")
-    if kind == "missing":
-        info = getattr(_model_at(model, tuple(error["loc"])), "model_fields", {}).get(error["loc"][-1])
-        return "required key is missing" + (f" ({info.description})" if info is not None and info.description else "")
-    if kind == "extra_forbidden":
-        return "unknown key"
-    text = error["msg"].removeprefix("Value error, ")
-    if kind not in ("literal_error", "union_tag_invalid") and not isinstance(input_value, (dict, list)):
-        shown = repr(input_value)
-        text += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
-    elif kind == "literal_error":
-        text += f", got {input_value!r}"
-    return text
-
-
-def _real_path(loc: tuple, data: Any) -> KeyPath:
-    """Cut pydantic's union-branch names off a `loc`, keeping the part that exists in the YAML.
-
-    ('task_caps', 'int') -> ('task_caps',) when the data has `task_caps` but nothing below it.
-    """
-    path: list = []
-    node = data
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and part.isidentifier() and part not in ("int", "str", "list", "dict"):
-            path.append(part)  # a missing key: report it at its own name
-            break
-        else:
-            break
-        path.append(part)
-    return tuple(path)
-
-
-def _problems_from(exc: ValidationError, data: Any, prefix: KeyPath, located: LocatedYaml, model) -> list[str]:
-    by_path: dict[KeyPath, list[str]] = {}
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        path = _real_path(loc, data)
-        message = _message(error, model)
-        if error["type"] == "extra_forbidden":
-            allowed = sorted(getattr(_model_at(model, loc), "model_fields", {}))
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            message += f" {loc[-1]!r}" + (f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(allowed)}")
-            path = _real_path(loc, data) or loc
-        by_path.setdefault(path, [])
-        if message not in by_path[path]:
-            by_path[path].append(message)
-    problems = []
-    for path, messages in by_path.items():
-        text = messages[0] if len(messages) == 1 else "; or ".join(messages)
-        problems.append(located.problem((*prefix, *path), text))
-    return problems
-
-
 def validate_recipe_data(located: LocatedYaml) -> Recipe:
     """Validate parsed YAML into a Recipe, collecting every problem before raising RecipeError."""
     data = located.data
@@ -212,10 +135,11 @@ def validate_recipe_data(located: LocatedYaml) -> Recipe:
         raise RecipeError([located.problem((), f"a recipe is a mapping (name, seed, output, sources); found {type(data).__name__}")])
     problems: list[str] = []
     head = None
+    where_written = Where(located)
     try:
         head = _RecipeHead.model_validate(data)
     except ValidationError as exc:
-        problems += _problems_from(exc, data, (), located, _RecipeHead)
+        problems += problems_from(exc, data, _RecipeHead, where_written)
     raw_sources = data.get("sources") if isinstance(data.get("sources"), list) else []
     sources: list[SourceConfig] = []
     seen: dict[str, int] = {}
@@ -237,7 +161,7 @@ def validate_recipe_data(located: LocatedYaml) -> Recipe:
         try:
             source = model.model_validate(raw)
         except ValidationError as exc:
-            problems += _problems_from(exc, raw, where, located, model)
+            problems += problems_from(exc, raw, model, where_written, where)
             continue
         if source.name in seen:
             problems.append(located.problem((*where, "name"), f"duplicate source name {source.name!r} (also sources[{seen[source.name]}])"))

@@ -83,6 +83,20 @@ def test_build_reports_stages_and_quiet_prints_only_the_folder(tmp_path):
     assert "next:" in result.stdout
     assert f"load_dataset('{tmp_path / 'a'}', split='train')" in result.stdout
     assert f"flan-mini push {tmp_path / 'a'} --repo-id ORG/NAME" in result.stdout
-    assert f"flan-mini finetune finetune/configs/flacuna-13b.yaml --dataset {tmp_path / 'a'}" in result.stdout
+    # The sample is a smoke-test-sized build: the training hint is the CPU smoke config, not the paper's 13B run.
+    assert f"flan-mini finetune finetune/configs/tiny-cpu.yaml --dataset {tmp_path / 'a'}" in result.stdout
     quiet = run_cli("build", SAMPLE_RECIPE, "--out", tmp_path / "b", "-q")
     assert quiet.stderr == "" and quiet.stdout.strip() == str(tmp_path / "b")
+
+
+def test_the_training_hint_fits_the_build():
+    from pathlib import Path
+
+    from flan_mini.progress import SMOKE_ROWS, next_steps, training_config
+
+    repo = Path(__file__).resolve().parents[1]
+    for rows in (148, SMOKE_ROWS - 1, SMOKE_ROWS, 1_340_000):
+        assert (repo / training_config(rows)).is_file()
+    assert training_config(148).endswith("tiny-cpu.yaml") and training_config(1_340_000).endswith("flacuna-13b.yaml")
+    hint = next_steps("build/flan-mini", {"output": {"rows": 1_340_000}}, repo_id="org/flan-mini")
+    assert "flan-mini finetune finetune/configs/flacuna-13b.yaml --dataset org/flan-mini" in hint

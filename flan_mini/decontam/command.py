@@ -7,23 +7,9 @@ from pathlib import Path
 
 import click
 
+from ..config_base import workers_option_help
+
 from ..errors import FlanMiniError
-
-
-def _load_section(path: Path) -> dict:
-    """A decontaminate section from a YAML file: the section itself, or a recipe holding one."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise FlanMiniError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise FlanMiniError(f"{path}: expected a mapping (a decontaminate section, or a recipe with a decontaminate: key)")
-    section = data.get("decontaminate", data)
-    if not isinstance(section, dict):
-        raise FlanMiniError(f"{path}: the decontaminate section must be a mapping, found {type(section).__name__}")
-    return dict(section)
 
 
 def parse_benchmark(text: str) -> dict:
@@ -56,7 +42,7 @@ def parse_benchmark(text: str) -> dict:
               help="Write a cleaned copy here: the rows that match nothing, reports/decontam_matches.parquet, decontam_report.json.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report (JSON) to this file.")
-@click.option("--workers", type=int, help="Threads scanning the shards. Default 2.")
+@click.option("--workers", type=int, help=workers_option_help("decontaminate"))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--fail-on-match", is_flag=True, help="Exit with status 3 when any row matches a benchmark item.")
 def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tokens, compare, columns, out_dir,
@@ -66,24 +52,36 @@ def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tok
     Reports, per benchmark, the items found and the rows holding them, with the overlapping text. With --out,
     also writes a copy of the folder's shards without those rows.
     """
+    from ..config_base import Where, section_from_file
     from .config import decontam_config
     from .folder import decontaminate_folder
     from .report import format_summary
 
-    section = _load_section(config_path) if config_path else {}
+    section, located, prefix = (section_from_file(config_path, "decontaminate") if config_path
+                                else ({}, None, ("decontaminate",)))
     base_dir = config_path.resolve().parent if config_path else Path.cwd()
-    listed = list(section.get("benchmarks") or [])
+    written = section.get("benchmarks")
+    listed = list(written) if isinstance(written, list) else []
+    given: list[tuple] = []
     for text in benchmarks:
         entry = parse_benchmark(text)
-        listed = [b for b in listed if not (isinstance(b, dict) and b.get("name") == entry["name"])] + [entry]
-    if not listed:
-        raise FlanMiniError("decontaminate: name at least one benchmark (--benchmark humaneval, or --config FILE)")
-    section["benchmarks"] = listed
+        # One of the same name is replaced where it stands, so the file's entries keep their positions (and lines).
+        same = [i for i, b in enumerate(listed) if isinstance(b, dict) and b.get("name") == entry["name"]]
+        index = same[0] if same else len(listed)
+        listed[index:index + bool(same)] = [entry]
+        given.append(("benchmarks", index))
+    if written is None or isinstance(written, list) or benchmarks:  # else the file's odd value is reported below
+        if not listed:
+            raise FlanMiniError("decontaminate: name at least one benchmark (--benchmark humaneval, or --config FILE)")
+        section["benchmarks"] = listed
     overrides = {"ngram": ngram, "share": share, "min_tokens": min_tokens, "compare": compare, "workers": workers}
+    given += [(k,) for k, v in overrides.items() if v is not None]
     section.update({k: v for k, v in overrides.items() if v is not None})
     section["action"] = "remove" if out_dir else "report"
     section.pop("enabled", None)
-    config = decontam_config(section)
+    # Problems name the file's line, or the command line for a value an option set.
+    where = Where(located, command_line=[(*prefix, *key) for key in given], file=config_path)
+    config = decontam_config(section, where, prefix)
     report = decontaminate_folder(folder, config, base_dir=base_dir, out_dir=out_dir, columns=list(columns) or None,
                                   overwrite=overwrite)
     matched = 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..sections import validate_section
-from ..sources.base import PlainNumbers
+from ..config_base import WORKERS_DOC, StrictModel, Where, validate_config, workers_help
 from ..textnorm import TextNorm
+from ..yamlio import KeyPath
 
 # The readers of benchmarks/readers.py; `generic` reads any table-like file given its format and fields.
 READERS = ("humaneval", "mbpp", "mmlu", "bbh", "drop", "crass", "apps", "code_contests", "generic")
@@ -22,11 +22,7 @@ def _problem(message: str) -> PydanticCustomError:
     return PydanticCustomError("decontaminate", message)
 
 
-class _Strict(PlainNumbers):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BenchmarkConfig(_Strict):
+class BenchmarkConfig(StrictModel):
     """One evaluation set whose items must not appear in the mixture."""
 
     name: str = Field(
@@ -86,7 +82,7 @@ class BenchmarkConfig(_Strict):
         return self.name if self.name in READERS and self.name != "generic" else "generic"
 
 
-class NormalizeConfig(_Strict):
+class NormalizeConfig(StrictModel):
     """How both sides are normalised before n-grams are taken (flan_mini.textnorm, as dedup does)."""
 
     lowercase: bool = Field(True, description="Compare case-insensitively.")
@@ -101,7 +97,7 @@ class NormalizeConfig(_Strict):
         return TextNorm(nfkc=self.nfkc, lowercase=self.lowercase, punctuation=self.punctuation, code=False)
 
 
-class DecontamConfig(_Strict):
+class DecontamConfig(StrictModel):
     """Benchmark decontamination by word n-gram overlap. The section's presence turns it on."""
 
     enabled: bool = Field(True, description="Run the stage (the section's absence also means off).")
@@ -135,10 +131,7 @@ class DecontamConfig(_Strict):
         "survive removal; added to dedup's.",
     )
     max_examples: int = Field(5, ge=0, le=1000, description="Matches shown per benchmark in the manifest and card.")
-    workers: int = Field(
-        2, ge=1, le=64,
-        description="Threads scanning the mixture (`build --workers` overrides it); results do not depend on it.",
-    )
+    workers: int = Field(WORKERS_DOC["decontaminate"][0], ge=1, le=64, description=workers_help("decontaminate"))
     batch_rows: int = Field(4096, ge=1, le=1_000_000, description="Rows per scanned batch; results do not depend on it.")
 
     @field_validator("benchmarks")
@@ -161,6 +154,8 @@ class DecontamConfig(_Strict):
         return self.oversample if self.enabled and self.action == "remove" else 0.0
 
 
-def decontam_config(data: Any, where: str = "decontaminate") -> DecontamConfig:
-    """Validate a `decontaminate:` mapping; every problem at once, as a RecipeError naming the field."""
-    return validate_section(DecontamConfig, data, where)
+def decontam_config(data: Any, where: Where | None = None, prefix: KeyPath = ("decontaminate",)) -> DecontamConfig:
+    """Validate a `decontaminate:` mapping found at `prefix` of the file `where` names (none: data given in
+    code); every problem at once, as a RecipeError in config_base's one format."""
+    return validate_config(DecontamConfig, data, where=where, prefix=prefix,
+                           what="decontaminate config" if where else "recipe")

@@ -6,24 +6,12 @@ from pathlib import Path
 
 import click
 
-from ..errors import FlanMiniError
+from ..config_base import workers_option_help
 
 
-def _load_section(path: Path) -> dict:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise FlanMiniError(f"{path}: not valid YAML: {err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise FlanMiniError(f"{path}: expected a mapping (a dedup section, or a recipe with a dedup: key)")
-    section = data.get("dedup", data) if "dedup" in data else data
-    if not isinstance(section, dict):
-        raise FlanMiniError(f"{path}: the dedup section must be a mapping, found {type(section).__name__}")
-    return dict(section)
+def _mapping(value) -> dict:
+    """A file's sub-section that an option adds to (anything but a mapping is replaced, and the option's value checked)."""
+    return value if isinstance(value, dict) else {}
 
 
 @click.command("dedup")
@@ -47,7 +35,7 @@ def _load_section(path: Path) -> dict:
 @click.option("--code", is_flag=True, default=None, help="Code-aware normalisation (comments removed, operators kept).")
 @click.option("--scope", type=click.Choice(["global", "source"]), help="Across all rows, or within each recipe_source.")
 @click.option("--keep", "keep", multiple=True, help="recipe_source names in keep priority order (repeatable).")
-@click.option("--workers", type=int, help="Processes computing signatures. Default 1.")
+@click.option("--workers", type=int, help=workers_option_help("dedup"))
 @click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists.")
 def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, mode, bands, rows, columns, compare, shingle, ngram,
                   code, scope, keep, workers, overwrite):
@@ -56,21 +44,28 @@ def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, mode, bands
     Writes the kept rows to OUT_DIR/data/{split}-*.parquet (same columns), the clusters to
     OUT_DIR/reports/dedup_clusters.parquet and the counts to OUT_DIR/dedup_report.json.
     """
+    from ..config_base import Where, section_from_file
     from .config import dedup_config
     from .folder import dedup_folder
 
-    section = _load_section(config_path) if config_path else {}
+    section, located, prefix = section_from_file(config_path, "dedup") if config_path else ({}, None, ("dedup",))
     overrides = {"threshold": threshold, "num_perm": num_perm, "mode": mode, "bands": bands, "rows": rows, "compare": compare,
                  "scope": scope, "workers": workers}
+    given = [(k,) for k, v in overrides.items() if v is not None]
     section.update({k: v for k, v in overrides.items() if v is not None})
     if keep:
         section["keep"] = list(keep)
+        given.append(("keep",))
     if shingle or ngram:
-        section["shingle"] = {**section.get("shingle", {}), **({"kind": shingle} if shingle else {}),
+        section["shingle"] = {**_mapping(section.get("shingle")), **({"kind": shingle} if shingle else {}),
                               **({"size": ngram} if ngram else {})}
+        given += [("shingle", "kind")] * bool(shingle) + [("shingle", "size")] * bool(ngram)
     if code:
-        section["normalize"] = {**section.get("normalize", {}), "mode": "code"}
-    config = dedup_config(section)
+        section["normalize"] = {**_mapping(section.get("normalize")), "mode": "code"}
+        given.append(("normalize", "mode"))
+    # Problems name the file's line, or the command line for a value an option set.
+    where = Where(located, command_line=[(*prefix, *key) for key in given], file=config_path)
+    config = dedup_config(section, where, prefix)
     report = dedup_folder(in_dir, out_dir, config, columns=list(columns) or None, overwrite=overwrite)
     for split, entry in report["splits"].items():
         click.echo(format_stats(entry["stats"], title=f"{split}: {entry['rows_in']:,} rows in, {entry['rows_out']:,} kept"))

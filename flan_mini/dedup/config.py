@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..sections import validate_section
-from ..sources.base import PlainNumbers
+from ..config_base import WORKERS_DOC, StrictModel, Where, validate_config, workers_help
 from ..textnorm import TextNorm
+from ..yamlio import KeyPath
 
 
 # Band optimiser weights (false positive, false negative). datasketch's are even, which at threshold 0.8 and 128
@@ -19,10 +19,8 @@ DATASKETCH_WEIGHTS = (0.5, 0.5)
 RECALL_WEIGHTS = (0.05, 0.95)
 
 
-class ShingleConfig(PlainNumbers):
+class ShingleConfig(StrictModel):
     """What a document's set is made of."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["word", "char"] = Field(
         "word",
@@ -32,10 +30,8 @@ class ShingleConfig(PlainNumbers):
     size: int = Field(5, ge=1, le=64, description="n, the shingle length in tokens (word) or characters (char).")
 
 
-class NormalizeConfig(PlainNumbers):
+class NormalizeConfig(StrictModel):
     """How text is normalised before shingling and exact hashing (see flan_mini.textnorm.TextNorm)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     mode: Literal["text", "code"] = Field(
         "text",
@@ -55,11 +51,9 @@ class NormalizeConfig(PlainNumbers):
         return TextNorm(nfkc=self.nfkc, lowercase=self.lowercase, punctuation=punctuation, code=self.mode == "code")
 
 
-class DedupConfig(PlainNumbers):
+class DedupConfig(StrictModel):
     """Near-duplicate removal with MinHash LSH. The section's presence turns dedup on; `enabled: false` keeps
     the settings but skips the stage."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="Run the stage. The section's absence also means off.")
     threshold: float = Field(
@@ -135,10 +129,7 @@ class DedupConfig(PlainNumbers):
         le=10.0,
         description="Share of extra candidates the selection draws per source, so exact counts survive dedup.",
     )
-    workers: int = Field(
-        1, ge=1, le=256,
-        description="Processes computing signatures (`build --workers` overrides it); results do not depend on it.",
-    )
+    workers: int = Field(WORKERS_DOC["dedup"][0], ge=1, le=256, description=workers_help("dedup"))
     batch_rows: int = Field(
         16384, ge=1, le=1_000_000, description="Rows per signature batch (memory vs overhead); results do not depend on it."
     )
@@ -185,6 +176,7 @@ class DedupConfig(PlainNumbers):
         return optimal_params(self.threshold, self.num_perm, self.optimiser_weights())
 
 
-def dedup_config(data: Any, where: str = "dedup") -> DedupConfig:
-    """Validate a `dedup:` mapping; every problem is reported at once as a RecipeError naming the field."""
-    return validate_section(DedupConfig, data, where)
+def dedup_config(data: Any, where: Where | None = None, prefix: KeyPath = ("dedup",)) -> DedupConfig:
+    """Validate a `dedup:` mapping found at `prefix` of the file `where` names (none: data given in code);
+    every problem at once, as a RecipeError in config_base's one format."""
+    return validate_config(DedupConfig, data, where=where, prefix=prefix, what="dedup config" if where else "recipe")

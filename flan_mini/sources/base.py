@@ -68,8 +68,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
+from ..config_base import MAX_INT, PlainNumbers, StrictModel, check_number  # noqa: F401 (adapters import them from here)
 from ..errors import SourceError
 from . import formats
 from .files import InputFile
@@ -84,42 +85,6 @@ def all_of(masks: list[pa.Array]) -> pa.Array | None:
     for other in masks[1:]:
         mask = pc.and_(mask, other)
     return pc.fill_null(mask, False)
-
-
-class PlainNumbers(BaseModel):
-    """Numbers are numbers: `true` is not 1, and integers beyond int64 are typing mistakes (every config section)."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _plain_numbers(cls, value, info):
-        return check_number(value, cls.model_fields[info.field_name].annotation)
-
-
-class StrictModel(PlainNumbers):
-    """Recipe sections reject unknown keys, so a typo fails instead of being ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# Counts, sizes and seeds beyond this are typing mistakes, and would overflow the int64 arithmetic downstream.
-MAX_INT = 2**63 - 1
-
-
-def _wants_bool(annotation) -> bool:
-    import typing
-
-    return annotation is bool or any(_wants_bool(arg) for arg in typing.get_args(annotation))
-
-
-def check_number(value, annotation):
-    """Refuse `true`/`false` where a number is expected (pydantic would take them as 1/0) and integers too large
-    for int64, in a value or in a list of values."""
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, bool) and not _wants_bool(annotation):
-            raise ValueError(f"expected a number or text, not the boolean {str(item).lower()}")
-        if isinstance(item, (int, float)) and not isinstance(item, bool) and abs(item) > MAX_INT:
-            raise ValueError(f"{item:.3g} is too large (at most {MAX_INT:,})")
-    return value
 
 
 DataFiles = str | list[str] | dict[str, str | list[str]]

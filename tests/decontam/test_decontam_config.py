@@ -27,8 +27,8 @@ def test_every_problem_at_once():
         decontam_config({"benchmarks": [{"name": "a b"}, {"name": "humaneval", "delimiter": ";"}], "share": 0,
                          "compare": "answer", "ngram": 2})
     problems = err.value.problems
-    assert "decontaminate.benchmarks.0.name: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$', got 'a b'" in problems
-    assert ("decontaminate.benchmarks.1: benchmark 'humaneval': `delimiter` is only for generic benchmarks; the "
+    assert "decontaminate.benchmarks[0].name: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$', got 'a b'" in problems
+    assert ("decontaminate.benchmarks[1]: benchmark 'humaneval': `delimiter` is only for generic benchmarks; the "
             "humaneval reader knows its format") in problems
     assert "decontaminate.share: Input should be greater than 0, got 0" in problems
     assert any(p.startswith("decontaminate.compare: Input should be 'prompt', 'response' or 'both'") for p in problems)
@@ -37,7 +37,7 @@ def test_every_problem_at_once():
         decontam_config({"benchmarks": [{"name": "humaneval"}], "min_tokens": 14})
     with pytest.raises(RecipeError, match=r"benchmark names must be unique; repeated: \['humaneval'\]"):
         decontam_config({"benchmarks": [{"name": "humaneval"}, {"name": "humaneval"}]})
-    with pytest.raises(RecipeError, match="decontaminate.benchmarks: Field required"):
+    with pytest.raises(RecipeError, match="decontaminate.benchmarks: required key is missing"):
         decontam_config({})
 
 

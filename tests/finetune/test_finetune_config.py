@@ -70,7 +70,7 @@ def test_every_problem_is_reported_with_its_line(tmp_path):
     def line_of(fragment):
         return next(i + 1 for i, line in enumerate(lines) if fragment in line)
 
-    assert f"{path}:{line_of('rank: 4')}  lora.rank: Extra inputs are not permitted" in problems
+    assert f"{path}:{line_of('rank: 4')}  lora.rank: unknown key 'rank'; expected one of: alpha, bias, dropout, r, target_modules" in problems
     assert f"{path}:{line_of('warmup:')}  training.warmup: give exactly one of `steps` or `ratio`" in problems
     assert (
         f"{path}:{line_of('per_device_batch')}  training.per_device_batch: "
@@ -83,7 +83,7 @@ def test_missing_keys_point_at_their_section(tmp_path):
     path = write(tmp_path, VALID.replace("  learning_rate: 1.0e-3\n", ""))
     with pytest.raises(RecipeError) as info:
         load_config(path)
-    assert info.value.problems == [f"{path}:8  training.learning_rate: Field required"]  # the `training:` line
+    assert info.value.problems == [f"{path}:8  training.learning_rate: required key is missing (Peak learning rate)"]  # the `training:` line
 
 
 def test_epochs_and_max_steps_are_exclusive(tmp_path):
