@@ -163,7 +163,9 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     exact = removed & (group == keeper)
     near = removed & ~exact
     sim_to_keeper = np.ones(len(active), dtype=np.float64)
-    sim_to_keeper[near] = similarity_of(active[near], active[keeper[near]])
+    # A near row that is an exact copy of another row took no part in the pairs: its exact head (same normalised
+    # text, so the same shingle set) stands for it.
+    sim_to_keeper[near] = similarity_of(active[group[near]], active[keeper[near]])
 
     keep = np.ones(n, dtype=bool)
     keep[active[removed]] = False
