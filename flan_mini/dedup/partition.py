@@ -1,4 +1,4 @@
-"""Dedup on an executor, partitioned by bucket: batch tasks sketch and scatter, partition tasks pair, the driver verifies.
+"""Dedup on an executor, partitioned by bucket: batch tasks scatter, partition tasks pair, the driver verifies.
 
 The local path (stage.py with sketch.Workers) keeps every row's band keys in one process: ~100 bytes per row,
 gigabytes at tens of millions of rows. Here no process holds them all:
@@ -298,7 +298,8 @@ def find_pairs(batches, plan: SketchPlan, perm: np.ndarray, salt: np.ndarray | N
 
 def details(batches, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, executor):
     """``sketch.details`` on ``executor``: what verifies a pair, for the input rows ``rows`` (ascending) only."""
-    jobs = ((plan, local, read, *args) for read, args, local in batches.detail_reads(rows, plan.spec, max_rows, max_bytes))
+    reads = batches.detail_reads(rows, plan.spec, max_rows, max_bytes)
+    jobs = ((plan, local, read, *args) for read, args, local in reads)
     parts = list(executor.map(detail_rows, jobs))
     if plan.mode == "exact":
         return ShingleSets.concat(parts)
