@@ -123,3 +123,17 @@ def test_on_ray(request, table, tmp_path):
     executor = ray_executor(request)
     for config in (CONFIGS["exact"], CONFIGS["scope-source"]):
         same(dedup_table(table, config), dedup_table(table, config, executor=executor, batch_bytes=20000), tmp_path)
+
+
+def test_dedup_folder_on_an_executor_writes_the_same_files(tmp_path, planted):
+    from flan_mini.dedup.folder import dedup_folder
+    from flan_mini.shards import write_shards
+
+    table, _ = planted
+    folder = tmp_path / "built"
+    write_shards(table.drop_columns(["_order"]), folder, target_shard_bytes=table.nbytes // 3)
+    local = dedup_folder(folder, tmp_path / "a", DedupConfig())
+    spread = dedup_folder(folder, tmp_path / "b", DedupConfig(), executor=PicklingExecutor(2))
+    assert local["clusters"]["sha256"] == spread["clusters"]["sha256"] and local["clusters"]["rows"] > 0
+    shards = [[s["sha256"] for s in r["splits"]["train"]["shards"]] for r in (local, spread)]
+    assert shards[0] == shards[1]
