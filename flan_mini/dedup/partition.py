@@ -159,8 +159,10 @@ def sketch_scatter(plan: SketchPlan, parts: int, ranks: np.ndarray, salt: np.nda
     rank = ranks[active].astype(U64)
     exact_records = np.column_stack([exact[active], rank])
     exact_parts = _scatter(exact_records, exact_records[:, 0] % U64(parts), parts)
+    # Band-major (every row's band 0, then band 1, ...), and the scatter is stable: each piece is sorted by
+    # band, so a partition task can take its records one band at a time.
     band = np.arange(plan.bands, dtype=U64) << U64(RANK_BITS)
-    band_records = np.column_stack([keys[active].ravel(), (band[None, :] | rank[:, None]).ravel()])
+    band_records = np.column_stack([keys[active].T.ravel(), (band[:, None] | rank[None, :]).ravel()])
     band_parts = _scatter(band_records, band_records[:, 0] % U64(parts), parts)
     return counts, truncated, invalid, exact_parts, band_parts
 
@@ -181,27 +183,30 @@ def exact_partition(*pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ranks[copies], ranks[group[copies]]
 
 
-def band_partition(bucket_cap: int, size: int, copies: np.ndarray, *pieces: np.ndarray):
+def band_partition(bucket_cap: int, size: int, bands: int, copies: np.ndarray, *pieces: np.ndarray):
     """Task: the candidate pairs of this partition's buckets, as sorted distinct codes rank_i * size + rank_j
     (rank_i < rank_j), with its oversized-bucket count and largest bucket. Rows in ``copies`` (exact copies
-    of an earlier row, sorted ranks) take no part, as in the local path."""
-    records = np.concatenate(pieces) if pieces else np.zeros((0, 2), U64)
-    rank = (records[:, 1] & _RANK_MASK).astype(np.int64)
-    if len(copies):
-        at = np.minimum(np.searchsorted(copies, rank), len(copies) - 1)
-        records, rank = records[copies[at] != rank], rank[copies[at] != rank]
-    band = (records[:, 1] >> U64(RANK_BITS)).astype(np.int64)
-    order = np.lexsort((rank, band))  # by band, then keep order: bucket members stay in keep order
-    records, rank, band = records[order], rank[order], band[order]
-    edges = np.searchsorted(band, np.arange(band[-1] + 2 if len(band) else 1))
+    of an earlier row, sorted ranks) take no part, as in the local path. Each piece is sorted by band
+    (sketch_scatter): one band's records are gathered at a time, so the task holds its pieces and one band."""
+    edges = [np.searchsorted(piece[:, 1] >> U64(RANK_BITS), np.arange(bands + 1, dtype=U64)) for piece in pieces]
     codes = np.zeros(0, dtype=np.int64)
     oversized, largest = 0, 0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        if hi - lo < 2:
+    for band in range(bands):
+        records = [piece[at[band] : at[band + 1]] for piece, at in zip(pieces, edges)]
+        records = np.concatenate(records) if records else np.zeros((0, 2), U64)
+        rank = (records[:, 1] & _RANK_MASK).astype(np.int64)
+        if len(copies) and len(rank):
+            at = np.minimum(np.searchsorted(copies, rank), len(copies) - 1)
+            fresh = copies[at] != rank
+            records, rank = records[fresh], rank[fresh]
+        if len(rank) < 2:
             continue
-        left, right, over, large = band_pairs(records[lo:hi, 0], bucket_cap)
+        order = np.argsort(rank)  # keep order (ranks are distinct within a band): members stay in keep order
+        rank = rank[order]
+        left, right, over, large = band_pairs(records[order, 0], bucket_cap)
         if len(left):
-            codes = np.union1d(codes, rank[lo:hi][left] * size + rank[lo:hi][right])
+            # Merging band by band keeps memory at the distinct pairs, not bands x pairs.
+            codes = np.union1d(codes, rank[left] * size + rank[right])
             oversized += over
             largest = max(largest, large)
     return codes, oversized, largest
@@ -280,7 +285,7 @@ def find_pairs(batches, plan: SketchPlan, perm: np.ndarray, salt: np.ndarray | N
 
     shared_copies = executor.share(np.sort(copy_rank))
     codes, oversized, largest = [], 0, 0
-    jobs = ((bucket_cap, n, shared_copies, *h) for h in band_handles)
+    jobs = ((bucket_cap, n, plan.bands, shared_copies, *h) for h in band_handles)
     for found, over, large in executor.map(band_partition, jobs):
         codes.append(found)
         oversized += over

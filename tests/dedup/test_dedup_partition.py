@@ -81,9 +81,11 @@ def test_a_cluster_executor_takes_the_partitioned_path_with_picklable_tasks(tabl
     assert executor.calls["detail_rows"] >= 1
     # Each partition task got only its buckets: band records (key, band|rank) with key % P == its number.
     held = []
-    for number, (_, size, _, *pieces) in enumerate(executor.arguments["band_partition"]):
+    for number, (_, size, bands, _, *pieces) in enumerate(executor.arguments["band_partition"]):
         records = np.concatenate(pieces)
-        assert size == table.num_rows and (records[:, 0] % np.uint64(parts) == number).all()
+        assert size == table.num_rows and bands == 16 and (records[:, 0] % np.uint64(parts) == number).all()
+        for piece in pieces:  # sorted by band, so the task can take one band at a time
+            assert (np.diff((piece[:, 1] >> np.uint64(48)).astype(np.int64)) >= 0).all()
         held.append(len(records))
     assert sum(held) == 16 * (table.num_rows - 2) and max(held) < sum(held) / 2
 
@@ -91,7 +93,7 @@ def test_a_cluster_executor_takes_the_partitioned_path_with_picklable_tasks(tabl
 def test_partition_pairs_members_in_keep_order_and_skips_exact_copies():
     # Band 0: ranks 5, 2, 9 share key 7 (rank 9 is an exact copy: out); band 1: ranks 2 and 5 share key 8.
     records = np.array([[7, 5], [7, 2], [7, 9], [3, 4], [8, (1 << 48) | 2], [8, (1 << 48) | 5]], dtype=np.uint64)
-    codes, oversized, largest = band_partition(10, 100, np.array([9]), records[:3], records[3:])
+    codes, oversized, largest = band_partition(10, 100, 2, np.array([9]), records[:3], records[3:])
     assert codes.tolist() == [2 * 100 + 5] and (oversized, largest) == (0, 2)
 
 
