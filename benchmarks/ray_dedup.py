@@ -289,7 +289,8 @@ def main() -> None:
     for r in rows:
         if "error" not in r:
             print(f"{r['docs']:,} {r['executor']} ({r['ran_on']}): steps {r['steps']}, cluster start "
-                  f"{r['cluster_start']:.1f} s, {r['processes']} processes sampled")
+                  f"{r['cluster_start']:.1f} s, {r['processes']} processes sampled; removed rows sha256 "
+                  f"{r['removed_sha'][:16]}, clusters file sha256 {r['clusters_sha'][:16]}")
 
 
 if __name__ == "__main__":
