@@ -51,6 +51,7 @@ def decontaminate_folder(
     overwrite: bool = False,
     target_shard_bytes: int = DEFAULT_SHARD_BYTES,
     engine: Decontaminator | None = None,
+    executor=None,
 ) -> dict:
     """Check every split of ``in_dir`` against the benchmarks; return the report (per split, as in the manifest).
 
@@ -58,7 +59,8 @@ def decontaminate_folder(
     match no benchmark item are written to ``out_dir/data/{split}-*.parquet`` (every column kept), with
     ``decontam_matches.parquet`` and ``decontam_report.json``, through a temporary folder renamed at the end.
     The compared text is ``columns`` (string columns joined by newlines) or the ``conversations`` turns chosen
-    by ``config.compare``. Benchmark paths resolve against ``base_dir``.
+    by ``config.compare``. Benchmark paths resolve against ``base_dir``. ``executor``: where the batches are
+    scanned (see ``Decontaminator.scan``; default this process's threads).
     """
     started = time.perf_counter()
     in_dir = Path(in_dir)
@@ -81,11 +83,12 @@ def decontaminate_folder(
         all_matches = []
         for split, paths in splits.items():
             if staging is None:
-                result = engine.scan(_stream(paths, needed, config.batch_rows), spec, workers=workers)
+                result = engine.scan(_stream(paths, needed, config.batch_rows), spec, workers=workers,
+                                     executor=executor)
                 table = None
             else:
                 table = read_split(paths)
-                result = engine.scan_table(table, spec, workers=workers)
+                result = engine.scan_table(table, spec, workers=workers, executor=executor)
             flagged = with_flags(result.matches, removed=removing, written_ids=None)
             entry = {"inputs": [str(p) for p in paths], "rows_in": result.rows, **summarize(engine, result, flagged),
                      "seconds": round(result.seconds, 3)}

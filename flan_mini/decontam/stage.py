@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..dedup.texts import TextSpec, compared_text
+from ..textnorm import TextNorm
 from .benchmarks import Benchmark, load_benchmark
 from .config import DecontamConfig
 from .ngrams import NgramIndex
@@ -83,36 +84,20 @@ class Decontaminator:
 
     # -------------------------------------------------------------------------------------------- scanning
 
-    def _scan_batch(self, batch: pa.Table, first_row: int, spec: TextSpec) -> tuple[pa.Table, Counter]:
-        texts = compared_text(batch, spec)
-        found = self.index.scan(texts)
-        sources = batch.column("recipe_source") if "recipe_source" in batch.column_names else None
-        checked = Counter(_value_counts(sources, batch.num_rows))
-        if not len(found):
-            return _empty_matches(), checked
-        norm = self.config.normalize.text_norm()
-        rows = pa.array(found.row)
-        ids = _ids(batch, first_row).take(rows)
-        columns = {
-            "id": ids,
-            "recipe_source": sources.take(rows) if sources is not None else pa.nulls(len(found), pa.string()),
-            "benchmark": pa.array([self.benchmarks[b].name for b in self.item_benchmark[found.item]], pa.string()),
-            "item_id": pa.array(self.item_ids[found.item].tolist(), pa.string()),
-            "matched_ngrams": pa.array(found.grams, pa.int64()),
-            "item_ngrams": pa.array(found.item_grams, pa.int64()),
-            "share": pa.array(found.grams / np.maximum(found.item_grams, 1), pa.float64()),
-            "span": pa.array(found.spans(texts, norm, SPAN_CHARS), pa.string()),
-            "span_tokens": pa.array(found.span_end - found.span_start, pa.int64()),
-        }
-        table = pa.Table.from_pydict({k: _plain(v) for k, v in columns.items()}, schema=MATCH_SCHEMA)
-        return table.append_column("_row", pa.array(found.row + first_row, pa.int64())), checked
+    def view(self) -> ScanIndex:
+        """What a scan task needs (picklable): the index and the names its matches report."""
+        names = tuple(b.name for b in self.benchmarks)
+        return ScanIndex(self.index, self.config.normalize.text_norm(), names, self.item_benchmark, self.item_ids)
 
-    def scan(self, batches: Iterable[pa.Table], spec: TextSpec, *, workers: int | None = None) -> ScanResult:
+    def scan(self, batches: Iterable[pa.Table], spec: TextSpec, *, workers: int | None = None,
+             executor=None) -> ScanResult:
         """Scan a stream of tables (each with the compared columns, optionally `id` and `recipe_source`) in order.
 
         Batches are handed to `workers` threads (Arrow and numpy release the GIL) with at most two per worker
         in flight, so memory stays bounded; results are collected in input order, so they do not depend on
-        the number of workers.
+        the number of workers. With an `executor` that is not local (Ray), the index is shipped to the
+        cluster once (`executor.share`), each batch is a task (its compared columns, `id` and
+        `recipe_source` as Arrow IPC bytes), and results are gathered in submission order: the same matches.
         """
         clock = time.perf_counter()
         workers = workers or self.config.workers
@@ -127,17 +112,74 @@ class Decontaminator:
                 yield batch, rows
                 rows += batch.num_rows
 
-        for found, counts in _ordered_map(lambda job: self._scan_batch(job[0], job[1], spec), jobs(), workers):
+        if executor is None or executor.name == "local":
+            view = self.view()
+            results = _ordered_map(lambda job: scan_batch(view, job[0], job[1], spec), jobs(), workers)
+        else:
+            shared = executor.share(self.view())
+            needed = [*spec.input_columns(), "id", "recipe_source"]
+            results = executor.map(scan_batch, ((shared, _to_ipc(batch, needed), first, spec)
+                                                for batch, first in jobs()))
+        for found, counts in results:
             if found.num_rows:
                 parts.append(found)
             checked.update(counts)
         matches = pa.concat_tables(parts) if parts else _empty_matches()
         return ScanResult(matches, checked, rows, time.perf_counter() - clock)
 
-    def scan_table(self, table: pa.Table, spec: TextSpec | None = None, *, workers: int | None = None) -> ScanResult:
+    def scan_table(self, table: pa.Table, spec: TextSpec | None = None, *, workers: int | None = None,
+                   executor=None) -> ScanResult:
         size = self.config.batch_rows
         slices = (table.slice(start, size) for start in range(0, table.num_rows, size))
-        return self.scan(slices, spec or text_spec(self.config), workers=workers)
+        return self.scan(slices, spec or text_spec(self.config), workers=workers, executor=executor)
+
+
+@dataclass(frozen=True)
+class ScanIndex:
+    """The benchmark index as scan tasks receive it (once per cluster through `executor.share`)."""
+
+    index: NgramIndex
+    norm: TextNorm
+    benchmark_names: tuple[str, ...]
+    item_benchmark: np.ndarray  # benchmark position of each (global) item
+    item_ids: np.ndarray  # object array of item ids
+
+
+def scan_batch(view: ScanIndex, batch: pa.Table | bytes, first_row: int, spec: TextSpec) -> tuple[pa.Table, Counter]:
+    """Task: the matches of one batch (a table, or Arrow IPC bytes of one) whose first row is `first_row` of
+    the stream, and the rows it checked per source."""
+    if isinstance(batch, bytes):
+        batch = pa.ipc.open_stream(batch).read_all()
+    texts = compared_text(batch, spec)
+    found = view.index.scan(texts)
+    sources = batch.column("recipe_source") if "recipe_source" in batch.column_names else None
+    checked = Counter(_value_counts(sources, batch.num_rows))
+    if not len(found):
+        return _empty_matches(), checked
+    rows = pa.array(found.row)
+    ids = _ids(batch, first_row).take(rows)
+    columns = {
+        "id": ids,
+        "recipe_source": sources.take(rows) if sources is not None else pa.nulls(len(found), pa.string()),
+        "benchmark": pa.array([view.benchmark_names[b] for b in view.item_benchmark[found.item]], pa.string()),
+        "item_id": pa.array(view.item_ids[found.item].tolist(), pa.string()),
+        "matched_ngrams": pa.array(found.grams, pa.int64()),
+        "item_ngrams": pa.array(found.item_grams, pa.int64()),
+        "share": pa.array(found.grams / np.maximum(found.item_grams, 1), pa.float64()),
+        "span": pa.array(found.spans(texts, view.norm, SPAN_CHARS), pa.string()),
+        "span_tokens": pa.array(found.span_end - found.span_start, pa.int64()),
+    }
+    table = pa.Table.from_pydict({k: _plain(v) for k, v in columns.items()}, schema=MATCH_SCHEMA)
+    return table.append_column("_row", pa.array(found.row + first_row, pa.int64())), checked
+
+
+def _to_ipc(batch: pa.Table, columns: list[str]) -> bytes:
+    # Pickling a slice of a table ships its parent's whole buffers; the IPC writer ships only the slice.
+    batch = batch.select([name for name in dict.fromkeys(columns) if name in batch.column_names])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_table(batch)
+    return sink.getvalue().to_pybytes()
 
 
 def _ordered_map(fn, jobs: Iterable, workers: int) -> Iterator:

@@ -82,6 +82,7 @@ def dedup_folder(
     priority: list[str] | None = None,
     overwrite: bool = False,
     target_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    executor=None,
 ) -> dict:
     """Write the rows of ``in_dir`` that survive dedup to ``out_dir`` (``data/{split}-*.parquet``, every input
     column kept), plus ``dedup_clusters.parquet`` and ``dedup_report.json``; return the report.
@@ -89,8 +90,9 @@ def dedup_folder(
     The compared text is ``columns`` (string columns joined by newlines) or else the ``conversations`` turns
     chosen by ``config.compare``. ``recipe_source``, when present, names the sources (for ``scope``,
     ``keep`` and the per-source counts). Within a source the earlier row (shard order, then row order) is
-    kept. Each split is deduplicated on its own. Everything is written to a temporary folder beside
-    ``out_dir`` and renamed into place at the end, so an interrupted run leaves no folder that looks done.
+    kept. Each split is deduplicated on its own (on ``executor`` when given: see ``dedup_table``). Everything
+    is written to a temporary folder beside ``out_dir`` and renamed into place at the end, so an interrupted
+    run leaves no folder that looks done.
     """
     started = time.perf_counter()
     in_dir, out_dir = Path(in_dir), Path(out_dir)
@@ -117,6 +119,7 @@ def dedup_folder(
                 ids=_ids(table),
                 priority=priority,
                 workers=workers,
+                executor=executor,
             )
             kept = table.filter(result.keep)
             shards = write_shards(kept, staging, target_shard_bytes=target_shard_bytes, split=split)

@@ -71,30 +71,41 @@ def candidate_pairs(keys: np.ndarray, bucket_cap: int) -> tuple[np.ndarray, np.n
     oversized = 0
     largest = 0
     for band in range(keys.shape[1]):
-        column = keys[:, band]
-        rows_in = repeated_rows(column)  # ascending: bucket members stay in index order
-        if not len(rows_in):
+        left, right, over, large = band_pairs(keys[:, band], bucket_cap)
+        if not len(left):
             continue
-        order = rows_in[np.argsort(column[rows_in], kind="stable")]
-        ordered = column[order]
-        edges = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-        starts = np.concatenate([[0], edges])
-        sizes = np.diff(np.concatenate([starts, [len(order)]]))
-        multi = sizes >= 2
-        if not multi.any():
-            continue
-        largest = max(largest, int(sizes.max()))
-        found = []
-        for size in np.unique(sizes[multi]):
-            run_starts = starts[sizes == size]
-            members = order[run_starts[:, None] + np.arange(size)]  # (runs, size), ascending within a run
-            left, right = _pair_positions(int(size), bucket_cap)
-            found.append(members[:, left].ravel() * n + members[:, right].ravel())
-            oversized += int(len(run_starts)) if size > bucket_cap else 0
+        oversized += over
+        largest = max(largest, large)
         # Merging band by band keeps memory at the distinct pairs, not bands x pairs.
-        codes = np.union1d(codes, np.concatenate(found))
+        codes = np.union1d(codes, left * n + right)
     stats = {"oversized_buckets": oversized, "largest_bucket": largest}
     return codes // max(n, 1), codes % max(n, 1), stats
+
+
+def band_pairs(column: np.ndarray, bucket_cap: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The pairs (left < right, positions in ``column``) of one band's keys, the number of its buckets over
+    ``bucket_cap`` and its largest bucket (0 when no key repeats). See ``candidate_pairs``."""
+    none = np.zeros(0, dtype=np.int64)
+    rows_in = repeated_rows(column)  # ascending: bucket members stay in index order
+    if not len(rows_in):
+        return none, none, 0, 0
+    order = rows_in[np.argsort(column[rows_in], kind="stable")]
+    ordered = column[order]
+    edges = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    starts = np.concatenate([[0], edges])
+    sizes = np.diff(np.concatenate([starts, [len(order)]]))
+    multi = sizes >= 2
+    if not multi.any():
+        return none, none, 0, 0
+    lefts, rights, oversized = [], [], 0
+    for size in np.unique(sizes[multi]):
+        run_starts = starts[sizes == size]
+        members = order[run_starts[:, None] + np.arange(size)]  # (runs, size), ascending within a run
+        left, right = _pair_positions(int(size), bucket_cap)
+        lefts.append(members[:, left].ravel())
+        rights.append(members[:, right].ravel())
+        oversized += int(len(run_starts)) if size > bucket_cap else 0
+    return np.concatenate(lefts).astype(np.int64), np.concatenate(rights).astype(np.int64), oversized, int(sizes.max())
 
 
 def repeated_rows(values: np.ndarray) -> np.ndarray:

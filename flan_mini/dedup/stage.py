@@ -15,6 +15,8 @@ from .config import DedupConfig
 from .hashing import U64, fmix64
 from .lsh import candidate_pairs
 from .minhash import estimate_jaccard
+from .partition import Found, ParquetBatches, TableBatches, find_pairs, partition_count
+from .partition import details as partition_details
 from .report import cluster_table, summarize
 from .sketch import SketchPlan, Workers, batch_bounds, details, sketch_table
 from .texts import TextSpec, text_bytes
@@ -46,13 +48,19 @@ def dedup_table(
     priority: list[str] | None = None,
     workers: int | None = None,
     batch_bytes: int = BATCH_BYTES,
+    executor=None,
+    partitions: int | None = None,
 ) -> DedupResult:
     """Find exact and near duplicates among the rows of a built table (OUTPUT_SCHEMA columns plus ``_order``).
 
     The compared text comes from ``conversations`` (``config.compare``). ``_order`` (int64, lower = preferred)
     is the selection's rank within a source. Keep priority: ``priority`` (or ``config.keep``) by
     ``recipe_source``, then ``_order``, then ``id``. ``workers`` defaults to ``config.workers``. The result
-    does not depend on the row order of ``table``, on ``workers`` or on batch sizes.
+    does not depend on the row order of ``table``, on ``workers``, on batch sizes or on ``executor``.
+
+    ``executor`` (executor.py): None or a local one runs today's path (``workers`` forked processes, every
+    row's band keys in this process); any other (Ray), or ``partitions`` given, runs the partitioned path of
+    partition.py on it, in ``partitions`` partitions (default: from the size), with the same result.
     """
     for name in ("id", "recipe_source", ORDER_COLUMN):
         if name not in table.column_names:
@@ -70,11 +78,13 @@ def dedup_table(
         priority=priority,
         workers=workers,
         batch_bytes=batch_bytes,
+        executor=executor,
+        partitions=partitions,
     )
 
 
 def deduplicate(
-    table: pa.Table,
+    table: pa.Table | ParquetBatches,
     spec: TextSpec,
     config: DedupConfig,
     *,
@@ -84,9 +94,13 @@ def deduplicate(
     priority: list[str] | None = None,
     workers: int | None = None,
     batch_bytes: int = BATCH_BYTES,
+    executor=None,
+    partitions: int | None = None,
 ) -> DedupResult:
     """The stage on any table: ``spec`` says which text is compared, ``sources`` names each row's source
-    (None: one source, "all"), ``order`` and ``ids`` break ties in keep priority, in that order."""
+    (None: one source, "all"), ``order`` and ``ids`` break ties in keep priority, in that order.
+    ``executor`` and ``partitions``: see ``dedup_table``. ``table`` may be ``ParquetBatches`` (files the
+    tasks read themselves, so this process never holds the text), which always takes the partitioned path."""
     started = time.perf_counter()
     spec.check(table.schema, "dedup")
     bands, rows = config.lsh_params()
@@ -102,12 +116,23 @@ def deduplicate(
         max_chars=config.max_chars,
         mode=config.mode,
     )
-    with Workers(workers if workers is not None else config.workers) as pool:  # one pool for both passes
-        return _deduplicate(table, config, plan, sources, order, ids, priority, pool, batch_bytes, started)
+    local = (executor is None or executor.name == "local") and partitions is None
+    if local and isinstance(table, pa.Table):
+        with Workers(workers if workers is not None else config.workers) as pool:  # one pool for both passes
+            return _deduplicate(table, config, plan, sources, order, ids, priority, pool, batch_bytes, started)
+    if executor is None:
+        from ..executor import LocalExecutor  # noqa: PLC0415
+
+        executor = LocalExecutor(workers if workers is not None else config.workers)
+    if isinstance(table, pa.Table):
+        table = TableBatches(table, tuple(spec.input_columns()))
+    parts = partitions or partition_count(table.num_rows, bands, executor.workers)
+    return _deduplicate(table, config, plan, sources, order, ids, priority, (executor, parts), batch_bytes, started)
 
 
 def _deduplicate(table, config, plan, sources, order, ids, priority, workers, batch_bytes, started) -> DedupResult:
-    """``deduplicate`` once its plan is made and its processes are up (``workers``: a sketch.Workers)."""
+    """``deduplicate`` once its plan is made and its processes are up (``workers``: a sketch.Workers, or
+    (executor, partitions) for the partitioned path, with ``table`` a TableBatches or ParquetBatches)."""
     seconds = {}
     n = table.num_rows
     bands, rows = plan.bands, plan.rows
@@ -118,30 +143,29 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     # Rank = position in keep order; every later step works on ranks, so the input's row order never matters.
     perm = _keep_order(row_priority, order, ids)
 
-    bounds = batch_bounds(text_bytes(table, plan.spec), config.batch_rows, batch_bytes)
-    sketches = sketch_table(table, plan, bounds, workers)
-    seconds["sketch"] = time.perf_counter() - started
-
-    exact_keys, keys = sketches.exact_keys, sketches.band_keys
+    salt = None
     if config.scope == "source":
         # Salting every key with the row's source keeps rows of different sources out of each other's groups.
         salt = fmix64((code.astype(U64) + U64(1)) * U64(0x9E3779B97F4A7C15))
-        exact_keys = exact_keys.copy()
-        exact_keys[:, 0] ^= salt
-        keys = keys ^ salt[:, None]
-
-    grouping = time.perf_counter()
-    active = perm[sketches.shingles[perm] > 0]  # input rows with something to compare, in keep order
-    group = exact_groups(exact_keys[active])  # position in `active` of each row's exact group head
-    heads = np.flatnonzero(group == np.arange(len(active)))
+    if isinstance(workers, Workers):
+        bounds = batch_bounds(text_bytes(table, plan.spec), config.batch_rows, batch_bytes)
+        found = _local_pairs(table, plan, bounds, workers, perm, salt, config.bucket_cap, seconds, started)
+    else:
+        executor, parts = workers
+        bounds = table.bounds(plan.spec, config.batch_rows, batch_bytes)
+        found = find_pairs(table, plan, perm, salt, config.bucket_cap, bounds, executor, parts)
+        seconds["sketch"], seconds["candidates"] = found.seconds
+    sketches, active, group, heads = found, found.active, found.group, found.heads
+    left, right, lsh_stats = found.left, found.right, found.lsh_stats
     head_rows = active[heads]
-    left, right, lsh_stats = candidate_pairs(keys[head_rows], config.bucket_cap)
-    seconds["candidates"] = time.perf_counter() - grouping
     # Pass two: only the rows of candidate pairs are sketched again, for what decides a pair (shingle sets in
     # exact mode, signatures in datasketch mode); every near-duplicate and its keeper is among them.
     verifying = time.perf_counter()
     candidates = np.unique(np.concatenate([head_rows[left], head_rows[right]]))
-    detail = details(table, candidates, plan, config.batch_rows, batch_bytes, workers)
+    if isinstance(workers, Workers):
+        detail = details(table, candidates, plan, config.batch_rows, batch_bytes, workers)
+    else:
+        detail = partition_details(table, candidates, plan, config.batch_rows, batch_bytes, workers[0])
 
     def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
@@ -163,7 +187,9 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     exact = removed & (group == keeper)
     near = removed & ~exact
     sim_to_keeper = np.ones(len(active), dtype=np.float64)
-    sim_to_keeper[near] = similarity_of(active[near], active[keeper[near]])
+    # A near row that is an exact copy of another row took no part in the pairs: its exact head (same normalised
+    # text, so the same shingle set) stands for it.
+    sim_to_keeper[near] = similarity_of(active[group[near]], active[keeper[near]])
 
     keep = np.ones(n, dtype=bool)
     keep[active[removed]] = False
@@ -216,6 +242,25 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     )
     seconds["total"] = time.perf_counter() - started
     return DedupResult(keep=pa.array(keep, type=pa.bool_()), clusters=clusters, stats=stats, seconds=seconds)
+
+
+def _local_pairs(table, plan, bounds, workers, perm, salt, bucket_cap, seconds, started) -> Found:
+    """Every row sketched on ``workers`` processes into this process, then grouped and paired here."""
+    sketches = sketch_table(table, plan, bounds, workers)
+    seconds["sketch"] = time.perf_counter() - started
+    exact_keys, keys = sketches.exact_keys, sketches.band_keys
+    if salt is not None:
+        exact_keys = exact_keys.copy()
+        exact_keys[:, 0] ^= salt
+        keys = keys ^ salt[:, None]
+    grouping = time.perf_counter()
+    active = perm[sketches.shingles[perm] > 0]  # input rows with something to compare, in keep order
+    group = exact_groups(exact_keys[active])  # position in `active` of each row's exact group head
+    heads = np.flatnonzero(group == np.arange(len(active)))
+    left, right, lsh_stats = candidate_pairs(keys[active[heads]], bucket_cap)
+    seconds["candidates"] = time.perf_counter() - grouping
+    return Found(sketches.shingles, sketches.truncated, sketches.invalid_utf8, active, group, heads, left, right,
+                 lsh_stats)
 
 
 def _source_codes(sources, n: int) -> tuple[list[str], np.ndarray]:

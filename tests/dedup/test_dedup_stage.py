@@ -257,3 +257,23 @@ def test_a_huge_cluster_is_bounded_by_bucket_cap_and_still_one_cluster(make_tabl
     assert result.keep.to_pylist() == [True] + [False] * 299
     assert result.stats["lsh"]["candidate_pairs"] <= result.stats["parameters"]["bands"] * 4 * 300  # not 300*299/2
 
+
+
+@pytest.mark.parametrize("mode", ["exact", "datasketch"])
+def test_exact_copy_of_a_near_duplicate_gets_its_similarity_to_the_keeper(make_table, mode):
+    # C is B up to case: it joins A's cluster through B, and takes no part in any candidate pair itself.
+    from dedup_helpers import substitute
+
+    rng = np.random.default_rng(1)
+    a = random_text(rng, 200)
+    b = substitute(rng, a, 2)
+    rows = [{"id": "A", "recipe_source": "s", "prompt": "p", "response": a},
+            {"id": "B", "recipe_source": "s", "prompt": "p", "response": b},
+            {"id": "C", "recipe_source": "s", "prompt": "p", "response": b.upper()}]
+    rows += [{"id": f"x{i}", "recipe_source": "s", "prompt": "p", "response": random_text(rng, 200)} for i in range(5)]
+    clusters = dedup_table(make_table(rows), DedupConfig(mode=mode)).clusters.to_pylist()
+    by_id = {row["id"]: row for row in clusters}
+    assert by_id["B"]["kind"] == by_id["C"]["kind"] == "near"
+    assert by_id["C"]["similarity"] == by_id["B"]["similarity"] < 1.0
+    if mode == "exact":
+        assert by_id["B"]["similarity"] == pytest.approx(exact_jaccard("p\n" + a, "p\n" + b))

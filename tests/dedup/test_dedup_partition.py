@@ -1,0 +1,141 @@
+"""Dedup on an executor (partition.py): the same clusters file bytes, removed rows and stats as the local path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dedup_helpers import build_table, planted_corpus, random_text, substitute
+from executors import PicklingExecutor, ray_executor
+from test_dedup_exact import near_threshold_corpus
+
+from flan_mini.dedup.config import DedupConfig
+from flan_mini.dedup.partition import ParquetBatches, band_partition, partition_count
+from flan_mini.dedup.report import write_clusters
+from flan_mini.dedup.stage import dedup_table, deduplicate
+from flan_mini.dedup.texts import TextSpec
+from flan_mini.executor import LocalExecutor
+
+
+def varied_table() -> pa.Table:
+    """Planted exact, near and merely similar copies in two sources, pairs straddling 0.8, exact copies of
+    near duplicates, empty texts, and a bucket of 40 copies (over a bucket_cap of 4)."""
+    planted, _ = planted_corpus()
+    rows, _ = near_threshold_corpus()
+    rng = np.random.default_rng(3)
+    base = random_text(rng, 150)
+    near = substitute(rng, base, 2)
+    rows += [{"id": "n0", "recipe_source": "beta", "prompt": "q", "response": base},
+             {"id": "n1", "recipe_source": "alpha", "prompt": "q", "response": near},
+             {"id": "n2", "recipe_source": "alpha", "prompt": "Q", "response": near.upper() + " !"},
+             {"id": "e0", "recipe_source": "beta", "prompt": "", "response": ""},
+             {"id": "e1", "recipe_source": "alpha", "prompt": " ", "response": "..."}]
+    body = random_text(rng, 120)
+    rows += [{"id": f"b{i:02d}", "recipe_source": "gamma", "prompt": body, "response": f"answer {i}", "_order": i % 7}
+             for i in range(40)]
+    table = pa.concat_tables([planted, build_table(rows).cast(planted.schema)])
+    return table.take(pa.array(np.random.default_rng(11).permutation(table.num_rows)))  # keep order != row order
+
+
+@pytest.fixture(scope="module")
+def table():
+    return varied_table()
+
+
+def same(a, b, tmp_path) -> None:
+    """Identical results: keep mask, stats and the clusters file's bytes."""
+    assert a.keep.equals(b.keep)
+    assert a.stats == b.stats
+    first, second = write_clusters(a.clusters, tmp_path / "a"), write_clusters(b.clusters, tmp_path / "b")
+    assert first["sha256"] == second["sha256"]
+
+
+CONFIGS = {
+    "exact": DedupConfig(bucket_cap=4),
+    "datasketch": DedupConfig(mode="datasketch", bucket_cap=4),
+    "scope-source": DedupConfig(scope="source", keep=["gamma", "beta"]),
+    "response-chars-0.7": DedupConfig(compare="response", threshold=0.7, shingle={"kind": "char", "size": 7}),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("partitions", [1, 3, 16])
+def test_partitioned_path_gives_the_local_result(table, name, partitions, tmp_path):
+    config = CONFIGS[name]
+    local = dedup_table(table, config, workers=1)
+    assert local.stats["near"] > 0 and local.stats["exact"] > 0
+    spread = dedup_table(table, config, executor=LocalExecutor(2), partitions=partitions, batch_bytes=3000)
+    same(local, spread, tmp_path)
+
+
+def test_a_cluster_executor_takes_the_partitioned_path_with_picklable_tasks(table, tmp_path):
+    config = CONFIGS["exact"]
+    executor = PicklingExecutor(2)
+    result = dedup_table(table, config, executor=executor, batch_bytes=5000)
+    same(dedup_table(table, config), result, tmp_path)
+    parts = partition_count(table.num_rows, 16, 2)
+    assert executor.calls["sketch_scatter"] > 5  # one task per batch
+    assert executor.calls["exact_partition"] == executor.calls["band_partition"] == parts
+    assert executor.calls["detail_rows"] >= 1
+    # Each partition task got only its buckets: band records (key, band|rank) with key % P == its number.
+    held = []
+    for number, (_, size, bands, _, *pieces) in enumerate(executor.arguments["band_partition"]):
+        records = np.concatenate(pieces)
+        assert size == table.num_rows and bands == 16 and (records[:, 0] % np.uint64(parts) == number).all()
+        for piece in pieces:  # sorted by band, so the task can take one band at a time
+            assert (np.diff((piece[:, 1] >> np.uint64(48)).astype(np.int64)) >= 0).all()
+        held.append(len(records))
+    assert sum(held) == 16 * (table.num_rows - 2) and max(held) < sum(held) / 2
+
+
+def test_partition_pairs_members_in_keep_order_and_skips_exact_copies():
+    # Band 0: ranks 5, 2, 9 share key 7 (rank 9 is an exact copy: out); band 1: ranks 2 and 5 share key 8.
+    records = np.array([[7, 5], [7, 2], [7, 9], [3, 4], [8, (1 << 48) | 2], [8, (1 << 48) | 5]], dtype=np.uint64)
+    codes, oversized, largest = band_partition(10, 100, 2, np.array([9]), records[:3], records[3:])
+    assert codes.tolist() == [2 * 100 + 5] and (oversized, largest) == (0, 2)
+
+
+def test_files_read_by_the_tasks_give_the_table_result(table, tmp_path):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    paths = []
+    for number, start in enumerate(range(0, table.num_rows, 150)):
+        paths.append(str(folder / f"part-{number}.parquet"))
+        pq.write_table(table.slice(start, 150), paths[-1], row_group_size=40)
+    config = CONFIGS["datasketch"]
+    spec = TextSpec(compare=config.compare)
+    options = {"sources": table.column("recipe_source"), "order": table.column("_order").to_numpy(),
+               "ids": table.column("id")}
+    local = deduplicate(table, spec, config, **options)
+    from_files = deduplicate(ParquetBatches(paths, ("conversations",)), spec, config, executor=PicklingExecutor(2),
+                             **options)
+    same(local, from_files, tmp_path)
+
+
+def test_empty_and_all_empty_tables(table, tmp_path):
+    config = DedupConfig()
+    for rows in (table.slice(0, 0), table.filter(pa.array(np.isin(table.column("id").to_numpy(zero_copy_only=False),
+                                                                   ["e0", "e1"])))):
+        same(dedup_table(rows, config), dedup_table(rows, config, executor=PicklingExecutor(2)), tmp_path)
+
+
+def test_on_ray(request, table, tmp_path):
+    executor = ray_executor(request)
+    for config in (CONFIGS["exact"], CONFIGS["scope-source"]):
+        same(dedup_table(table, config), dedup_table(table, config, executor=executor, batch_bytes=20000), tmp_path)
+
+
+def test_dedup_folder_on_an_executor_writes_the_same_files(tmp_path, planted):
+    from flan_mini.dedup.folder import dedup_folder
+    from flan_mini.shards import write_shards
+
+    table, _ = planted
+    folder = tmp_path / "built"
+    write_shards(table.drop_columns(["_order"]), folder, target_shard_bytes=table.nbytes // 3)
+    local = dedup_folder(folder, tmp_path / "a", DedupConfig())
+    spread = dedup_folder(folder, tmp_path / "b", DedupConfig(), executor=PicklingExecutor(2))
+    assert local["clusters"]["sha256"] == spread["clusters"]["sha256"] and local["clusters"]["rows"] > 0
+    shards = [[s["sha256"] for s in r["splits"]["train"]["shards"]] for r in (local, spread)]
+    assert shards[0] == shards[1]
