@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import FlanMiniError
+from ..executor_options import executor_options, open_executor
 
 
 def _load_section(path: Path) -> dict:
@@ -59,8 +60,9 @@ def parse_benchmark(text: str) -> dict:
 @click.option("--workers", type=int, help="Threads scanning the shards. Default 2.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--fail-on-match", is_flag=True, help="Exit with status 3 when any row matches a benchmark item.")
+@executor_options
 def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tokens, compare, columns, out_dir,
-                          report_path, workers, overwrite, fail_on_match):
+                          report_path, workers, overwrite, fail_on_match, executor_name, ray_address):
     """Check the rows of the dataset FOLDER against evaluation benchmarks (word n-gram overlap).
 
     Reports, per benchmark, the items found and the rows holding them, with the overlapping text. With --out,
@@ -84,8 +86,10 @@ def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tok
     section["action"] = "remove" if out_dir else "report"
     section.pop("enabled", None)
     config = decontam_config(section)
-    report = decontaminate_folder(folder, config, base_dir=base_dir, out_dir=out_dir, columns=list(columns) or None,
-                                  overwrite=overwrite)
+    with open_executor(executor_name, ray_address, workers) as executor:
+        on = {"executor": executor} if executor is not None else {}  # local: the scan's own threads
+        report = decontaminate_folder(folder, config, base_dir=base_dir, out_dir=out_dir, columns=list(columns) or None,
+                                      overwrite=overwrite, **on)
     matched = 0
     for split, entry in report["splits"].items():
         matched += entry["rows_matched"]
