@@ -14,6 +14,7 @@ Ray is an optional extra (`pip install 'flan-mini[ray]'`), imported only here an
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import os
 import sys
 from collections import deque
@@ -49,7 +50,7 @@ def loopback_only() -> None:
     inherited by the processes the cluster starts.
     """
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    if "ray" in sys.modules:
+    if sys.modules.get("ray") is not None:
         from ray._private import ray_constants  # noqa: PLC0415
 
         ray_constants.ENABLE_RAY_CLUSTER = False
@@ -121,12 +122,15 @@ class RayExecutor:
     def map(self, fn: Callable, jobs: Iterable[tuple], *, inflight: int | None = None) -> Iterator[Any]:
         """`fn(*job)` as one Ray task per job, yielded in submission order, at most `inflight` pending."""
         ray = self._ray
-        remote = ray.remote(fn).options(num_cpus=1, max_retries=self.retries, retry_exceptions=False)
+        # Ray makes tasks of plain functions only: anything else callable (a functools.partial) travels as an argument.
+        plain = inspect.isfunction(fn)
+        remote = ray.remote(fn if plain else _apply).options(num_cpus=1, max_retries=self.retries,
+                                                             retry_exceptions=False)
         limit = max(1, inflight or INFLIGHT_PER_CPU * self.workers)
         pending: deque = deque()  # (index, job, ref)
         try:
             for index, job in enumerate(jobs):
-                pending.append((index, job, remote.remote(*job)))
+                pending.append((index, job, remote.remote(*job) if plain else remote.remote(fn, *job)))
                 while len(pending) >= limit:
                     yield self._result(fn, *pending.popleft())
             while pending:
@@ -177,10 +181,15 @@ class RayExecutor:
         self.close()
 
 
+def _apply(fn: Callable, *args) -> Any:
+    return fn(*args)
+
+
 def _same_address(given: str, current: str) -> bool:
+    """Ray reports a loopback cluster under the address it was given or under the machine's: same port suffices."""
     host, _, port = given.rpartition(":")
     chost, _, cport = current.rpartition(":")
-    return port == cport and (host == chost or (_is_local(host) and _is_local(chost)) or _is_local(host))
+    return port == cport and (host == chost or _is_local(host))
 
 
 def _first_line(exc: BaseException) -> str:
