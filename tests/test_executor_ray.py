@@ -167,3 +167,31 @@ def test_retries_exhausted_fail_the_build_with_no_complete_looking_folder(ray_cl
     assert "_always_die #0" in message and "failed after 1 retry" in message and "Nothing was written" in message
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []  # no temporary folder left either
+
+
+def _takes_executor(function) -> bool:
+    import inspect
+
+    return "executor" in inspect.signature(function).parameters
+
+
+def test_dedup_and_decontaminate_commands_on_ray_give_the_local_bytes(request, sample_build, tmp_path):
+    from flan_mini.decontam.folder import decontaminate_folder
+    from flan_mini.dedup.folder import dedup_folder
+
+    if not (_takes_executor(dedup_folder) and _takes_executor(decontaminate_folder)):
+        pytest.skip("dedup_folder / decontaminate_folder take no executor= yet (issue 15's dedup branch adds it)")
+    ray_cluster = request.getfixturevalue("ray_cluster")
+    ray = ["--executor", "ray", "--ray-address", ray_cluster.address]
+    dedup = ["--threshold", "0.3", "--workers", "2"]  # low: the sample is deduplicated at 0.8 already
+    decontam = ["--benchmark", "humaneval", "--benchmark", f"apps={SAMPLE_DATA / 'apps'}", "--ngram", "5",
+                "--share", "0.2"]
+    for name, options in (("local", []), ("ray", ray)):
+        result = run_cli("dedup", sample_build, tmp_path / f"dedup-{name}", *dedup, *options)
+        assert result.exit_code == 0, result.output
+        result = run_cli("decontaminate", sample_build, "--out", tmp_path / f"decontam-{name}", *decontam, *options)
+        assert result.exit_code == 0, result.output
+    for kind, report in (("dedup", "dedup_clusters"), ("decontam", "decontam_matches")):
+        local = _hashes(tmp_path / f"{kind}-local")
+        assert f"reports/{report}.parquet" in local
+        assert _hashes(tmp_path / f"{kind}-ray") == local
