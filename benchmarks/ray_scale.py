@@ -70,8 +70,9 @@ def _kind(process: psutil.Process, driver: int | None) -> str:
 class Sampler:
     """Peak RSS per kind of process (and of all together) under this process, sampled every `every` seconds."""
 
-    def __init__(self, every: float = 0.2):
-        self.every, self.driver = every, None
+    def __init__(self, every: float = 0.2, cluster: bool = True):
+        # cluster=False: only the driver's own process tree (not a cluster started here beforehand and idle)
+        self.every, self.driver, self.cluster = every, None, cluster
         self.peaks = {"driver": 0, "worker": 0, "worker_anon": 0, "ray": 0, "total": 0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -88,7 +89,17 @@ class Sampler:
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
-            for process in [me, *me.children(recursive=True)] if self.driver == me.pid else me.children(recursive=True):
+            if self.driver == me.pid:
+                processes = [me, *me.children(recursive=True)]
+            elif self.cluster or self.driver is None:
+                processes = me.children(recursive=True)
+            else:
+                try:
+                    root = psutil.Process(self.driver)
+                    processes = [root, *root.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    processes = []
+            for process in processes:
                 try:
                     rss = process.memory_info().rss
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -103,12 +114,12 @@ class Sampler:
             self._stop.wait(self.every)
 
 
-def run_build(recipe: Path, out: Path, workers: int, extra: list[str]) -> dict:
+def run_build(recipe: Path, out: Path, workers: int, extra: list[str], cluster: bool) -> dict:
     if out.exists():
         shutil.rmtree(out)
     command = [sys.executable, "-m", "flan_mini", "build", str(recipe), "--out", str(out), "--workers", str(workers),
                "-q", *extra]
-    with Sampler() as sampler:
+    with Sampler(cluster=cluster) as sampler:
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         sampler.driver = process.pid
@@ -217,7 +228,7 @@ def main() -> None:
                          "ray2": ["--executor", "ray", "--ray-address", cluster.address if cluster else ""]}[run]
                 out = temp / f"out-{size}-{run}"
                 print(f"building {size}M rows: {run}", file=sys.stderr, flush=True)
-                results.append((size, run, run_build(recipe, out, args.workers, extra)))
+                results.append((size, run, run_build(recipe, out, args.workers, extra, cluster=run == "ray2")))
                 if run != "local" or size != args.sizes[-1] or cluster is None:
                     shutil.rmtree(out, ignore_errors=True)
         print_builds(results)

@@ -106,7 +106,7 @@ def write_shards(
     rows: np.ndarray | None = None,
     transform: Callable[[pa.Table], pa.Table] | None = None,
     executor=None,
-    gather_on: str = "task",
+    gather_on: str = "driver",
 ) -> list[ShardInfo]:
     """Write ``table`` (or its ``rows``, in that order) as contiguous Parquet shards of about
     ``target_shard_bytes`` each; ``transform`` (e.g. to_messages) is applied to each shard.
@@ -118,9 +118,12 @@ def write_shards(
 
     With an ``executor`` (executor.py) each shard is one task that writes and checksums it (``write_shard``);
     the shard names and every shard's rows are decided here, so the bytes do not depend on the executor.
-    ``gather_on``: "task" shares the table once (``executor.share``) and sends each task its row indices;
-    "driver" gathers each shard here and sends the rows themselves (benchmarks/ray_scale.py measures both).
-    The folder must be on storage every worker sees (it is, for the local executor).
+    Locally the tasks gather their rows from the table itself (threads share it). On a cluster, ``gather_on``:
+    "driver" (default) gathers each shard here and sends it to its task, so each row crosses to one node once
+    and the driver holds at most the shards in flight; "task" shares the whole table once (``executor.share``:
+    a second copy in the driver node's object store, and one per node) and sends row indices. At 0.1M rows on
+    two simulated nodes "driver" took 1.1 s against 2.3 s (benchmarks/ray_scale.py). The folder must be on
+    storage every worker sees.
     """
     folder = Path(folder)
     (folder / DATA_DIR).mkdir(parents=True, exist_ok=True)

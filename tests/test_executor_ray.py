@@ -195,3 +195,22 @@ def test_dedup_and_decontaminate_commands_on_ray_give_the_local_bytes(request, s
         local = _hashes(tmp_path / f"{kind}-local")
         assert f"reports/{report}.parquet" in local
         assert _hashes(tmp_path / f"{kind}-ray") == local
+
+
+def test_shards_gathered_on_the_driver_or_in_the_tasks_are_the_local_bytes(ray_cluster, tmp_path):
+    import numpy as np
+    import pyarrow as pa
+
+    from flan_mini.shards import read_shards, write_shards
+
+    table = pa.concat_tables([pa.table({"id": [f"r{i}" for i in range(k, k + 50)], "n": list(range(k, k + 50))})
+                              for k in range(0, 300, 50)])  # chunked, as the build's candidates are
+    rows = np.random.default_rng(3).permutation(table.num_rows)[:200]
+    executor = _executor(ray_cluster)
+    written = {}
+    for name, options in (("local", {}), ("driver", {"executor": executor, "gather_on": "driver"}),
+                          ("task", {"executor": executor, "gather_on": "task"})):
+        shards = write_shards(table, tmp_path / name, target_shard_bytes=600, rows=rows, **options)
+        written[name] = [(s.path, s.rows, s.sha256) for s in shards]
+    assert len(written["local"]) >= 3 and written["driver"] == written["local"] == written["task"]
+    assert read_shards(tmp_path / "task").column("n").to_pylist() == rows.tolist()
