@@ -184,7 +184,7 @@ def test_dedup_and_decontaminate_commands_on_ray_give_the_local_bytes(request, s
     ray_cluster = request.getfixturevalue("ray_cluster")
     ray = ["--executor", "ray", "--ray-address", ray_cluster.address]
     dedup = ["--threshold", "0.3", "--workers", "2"]  # low: the sample is deduplicated at 0.8 already
-    decontam = ["--benchmark", "humaneval", "--benchmark", f"apps={SAMPLE_DATA / 'apps'}", "--ngram", "5",
+    decontam = ["--benchmark", "humaneval", "--benchmark", f"apps={SAMPLE_DATA / 'apps'}", "--ngram", "5", "--min-tokens", "5",
                 "--share", "0.2"]
     for name, options in (("local", []), ("ray", ray)):
         result = run_cli("dedup", sample_build, tmp_path / f"dedup-{name}", *dedup, *options)
