@@ -80,8 +80,8 @@ class RayExecutor:
         ray = import_ray()
         self._ray = ray
         self.retries = retries
-        self._started = False  # True: we started the cluster, and close() stops it
-        self._connected = False  # True: we connected this process, and close() disconnects it
+        # True when this executor connected the process: close() disconnects it (and stops a cluster it started).
+        self._connected = False
         if ray.is_initialized():
             # This process is already connected (a notebook, the test suite's cluster): use that connection.
             current = ray.get_runtime_context().gcs_address
@@ -95,7 +95,7 @@ class RayExecutor:
             # "local" rather than None: None would join any Ray instance found running on this machine.
             ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
                      logging_level=logging.WARNING, log_to_driver=False)
-            self._started = self._connected = True
+            self._connected = True
             self.address = None
         else:
             import logging  # noqa: PLC0415
@@ -172,7 +172,7 @@ class RayExecutor:
         if self._connected and self._ray.is_initialized():
             # Disconnects this driver; for a cluster we started, that also stops it (ray.init's own processes).
             self._ray.shutdown()
-        self._connected = self._started = False
+        self._connected = False
 
     def __enter__(self) -> RayExecutor:
         return self
