@@ -7,10 +7,10 @@ paper's mixture with dedup), and runs `flan-mini build` for each size in a fresh
 - ray 2 nodes: `--executor ray --ray-address ADDR`, joining a cluster of two simulated nodes (one CPU each,
   ray.cluster_utils.Cluster, started here beforehand and not timed).
 While each runs, every process under this one is sampled with psutil every 200 ms: the build process
-(driver), Ray's worker processes (tasks) and Ray's own processes (raylet, GCS, object store). Printed per run:
-wall time, the driver's peak RSS, the largest worker's peak RSS and private memory (RssAnon: RSS less pages
-shared with other processes, such as the object store's), the largest Ray system process, the peak of all of
-them together, and whether the shards are byte-identical to the local run's.
+(driver), Ray's worker processes (tasks) and the others (Ray's raylet, GCS, object store; locally dedup's
+forked processes). Printed per run: wall time, the driver's peak RSS, the largest task process's peak RSS and
+private memory (RssAnon: RSS less pages shared with other processes, such as the object store's), the largest
+other process, the peak of all of them together, and whether the shards are byte-identical to the local run's.
 
 Then shard writing alone (shards.write_shards on the last local build's rows, shuffled), on the two-node
 cluster: each task gathering its rows from the table shared once ("task") against the driver gathering
@@ -183,8 +183,10 @@ def write_only(folder: Path, cluster, shard_size: int, temp: Path) -> tuple:
 
 def print_builds(results: list) -> None:
     names = {"local": "local", "ray": "ray (local cluster)", "ray2": "ray (2 nodes)"}
-    print(f"{'rows out':>10}  {'executor':<20} {'wall s':>7} {'x local':>7} {'driver MiB':>10} {'worker MiB':>10} "
-          f"{'w. private':>10} {'ray proc':>8} {'all MiB':>8}  shards")
+    # tasks: Ray's worker processes; other: the largest other process (Ray's raylet / GCS / object store, or, in a
+    # local build, dedup's forked signature processes); all: the sum of every RSS (shared pages counted each time).
+    print(f"{'rows out':>10}  {'executor':<20} {'wall s':>7} {'x local':>7} {'driver MiB':>10} {'tasks MiB':>10} "
+          f"{'t. private':>10} {'other':>8} {'all MiB':>8}  shards")
     base = {size: r for size, run, r in results if run == "local"}
     for size, run, r in results:
         ref = base.get(size)

@@ -122,7 +122,7 @@ def write_shards(
     "driver" (default) gathers each shard here and sends it to its task, so each row crosses to one node once
     and the driver holds at most the shards in flight; "task" shares the whole table once (``executor.share``:
     a second copy in the driver node's object store, and one per node) and sends row indices. At 0.1M rows on
-    two simulated nodes "driver" took 1.1 s against 2.3 s (benchmarks/ray_scale.py). The folder must be on
+    two simulated nodes "driver" took 1.1-2.4 s against 2.3-4.0 s (two runs of benchmarks/ray_scale.py). The folder must be on
     storage every worker sees.
     """
     folder = Path(folder)
