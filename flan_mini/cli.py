@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .errors import FlanMiniError
+from .executor_options import executor_options, open_executor
 
 
 # Exit statuses, the same for every command: 0 success, 1 an error (a message, no traceback), 2 a usage error
@@ -78,7 +79,9 @@ def validate(recipe: str, check_hub: bool) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               show_default="the machine's cores",
               help="Width of every parallel stage (dedup processes, decontamination threads). The output does not depend on it.")
-def build(recipe: str, out: str | None, seed: int | None, dry_run: bool, quiet: bool, no_push: bool, workers: int | None) -> None:
+@executor_options
+def build(recipe: str, out: str | None, seed: int | None, dry_run: bool, quiet: bool, no_push: bool, workers: int | None,
+          executor_name: str, ray_address: str | None) -> None:
     """Build the dataset RECIPE describes: Parquet shards in the Hub's layout plus manifest.json."""
     from .pipeline import build as run_build
     from .progress import Reporter
@@ -92,12 +95,14 @@ def build(recipe: str, out: str | None, seed: int | None, dry_run: bool, quiet: 
         return
     reporter = Reporter.for_stream(sys.stderr, quiet=quiet)
     reporter.expect_sources({source.config.name: source.config.n for source in plan.sources})
-    result = run_build(
-        plan,
-        reporter=reporter,
-        push=not no_push,
-        workers=workers or os.cpu_count() or 1,
-    )
+    with open_executor(executor_name, ray_address, workers) as executor:
+        result = run_build(
+            plan,
+            reporter=reporter,
+            push=not no_push,
+            workers=workers or os.cpu_count() or 1,
+            executor=executor,
+        )
     manifest = result.manifest
     if not quiet:
         from .rejects import POLICY

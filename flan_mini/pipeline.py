@@ -273,7 +273,7 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
     with atomic_folder(out_dir) as tmp:
         shards = write_shards(
             candidates, tmp, target_shard_bytes=int(recipe.output.shard_size), rows=order,
-            transform=to_messages if recipe.output.format == "messages" else None,
+            transform=to_messages if recipe.output.format == "messages" else None, executor=executor,
         )
         written_ids = candidates.column("id").take(pa.array(order))  # small: what decontamination reports on
         del candidates

@@ -41,3 +41,25 @@ def test_unknown_executor_and_stray_address_are_refused():
         make_executor("spark")
     with pytest.raises(ValueError, match="--ray-address needs --executor ray"):
         make_executor("local", address="127.0.0.1:6379")
+
+
+def test_ray_not_installed_says_how_to_install_it(monkeypatch, tmp_path):
+    import sys
+
+    from flan_mini.errors import FlanMiniError
+
+    from .conftest import SAMPLE_RECIPE, run_cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    with pytest.raises(FlanMiniError, match=r"pip install 'flan-mini\[ray\]'"):
+        make_executor("ray")
+    result = run_cli("build", SAMPLE_RECIPE, "--out", tmp_path / "out", "--executor", "ray")
+    assert result.exit_code == 1 and "pip install 'flan-mini[ray]'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path):
+    from .conftest import SAMPLE_RECIPE, run_cli
+
+    result = run_cli("build", SAMPLE_RECIPE, "--out", tmp_path / "out", "--ray-address", "127.0.0.1:6379")
+    assert result.exit_code == 2 and "--ray-address needs --executor ray" in result.output

@@ -10,6 +10,7 @@ import click
 from ..config_base import workers_option_help
 
 from ..errors import FlanMiniError
+from ..executor_options import executor_options, open_executor
 
 
 def parse_benchmark(text: str) -> dict:
@@ -45,8 +46,9 @@ def parse_benchmark(text: str) -> dict:
 @click.option("--workers", type=int, help=workers_option_help("decontaminate"))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--fail-on-match", is_flag=True, help="Exit with status 3 when any row matches a benchmark item.")
+@executor_options
 def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tokens, compare, columns, out_dir,
-                          report_path, workers, overwrite, fail_on_match):
+                          report_path, workers, overwrite, fail_on_match, executor_name, ray_address):
     """Check the rows of the dataset FOLDER against evaluation benchmarks (word n-gram overlap).
 
     Reports, per benchmark, the items found and the rows holding them, with the overlapping text. With --out,
@@ -82,8 +84,10 @@ def decontaminate_command(folder, benchmarks, config_path, ngram, share, min_tok
     # Problems name the file's line, or the command line for a value an option set.
     where = Where(located, command_line=[(*prefix, *key) for key in given], file=config_path)
     config = decontam_config(section, where, prefix)
-    report = decontaminate_folder(folder, config, base_dir=base_dir, out_dir=out_dir, columns=list(columns) or None,
-                                  overwrite=overwrite)
+    with open_executor(executor_name, ray_address, workers) as executor:
+        on = {"executor": executor} if executor is not None else {}  # local: the scan's own threads
+        report = decontaminate_folder(folder, config, base_dir=base_dir, out_dir=out_dir, columns=list(columns) or None,
+                                      overwrite=overwrite, **on)
     matched = 0
     for split, entry in report["splits"].items():
         matched += entry["rows_matched"]

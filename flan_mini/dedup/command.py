@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..config_base import workers_option_help
+from ..executor_options import executor_options, open_executor
 
 
 def _mapping(value) -> dict:
@@ -37,8 +38,9 @@ def _mapping(value) -> dict:
 @click.option("--keep", "keep", multiple=True, help="recipe_source names in keep priority order (repeatable).")
 @click.option("--workers", type=int, help=workers_option_help("dedup"))
 @click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists.")
+@executor_options
 def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, mode, bands, rows, columns, compare, shingle, ngram,
-                  code, scope, keep, workers, overwrite):
+                  code, scope, keep, workers, overwrite, executor_name, ray_address):
     """Remove exact and near duplicates (MinHash LSH) from the Parquet shards in IN_DIR.
 
     Writes the kept rows to OUT_DIR/data/{split}-*.parquet (same columns), the clusters to
@@ -66,7 +68,9 @@ def dedup_command(in_dir, out_dir, config_path, threshold, num_perm, mode, bands
     # Problems name the file's line, or the command line for a value an option set.
     where = Where(located, command_line=[(*prefix, *key) for key in given], file=config_path)
     config = dedup_config(section, where, prefix)
-    report = dedup_folder(in_dir, out_dir, config, columns=list(columns) or None, overwrite=overwrite)
+    with open_executor(executor_name, ray_address, workers) as executor:
+        on = {"executor": executor} if executor is not None else {}  # local: dedup's own forked processes
+        report = dedup_folder(in_dir, out_dir, config, columns=list(columns) or None, overwrite=overwrite, **on)
     for split, entry in report["splits"].items():
         click.echo(format_stats(entry["stats"], title=f"{split}: {entry['rows_in']:,} rows in, {entry['rows_out']:,} kept"))
     click.echo(f"wrote {out_dir}/data/, {out_dir}/{report['clusters']['path']} ({report['clusters']['rows']:,} rows), "
