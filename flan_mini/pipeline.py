@@ -30,7 +30,6 @@ from .stages.render import make_ids  # noqa: F401  (preview.py's ids are the bui
 class BuildResult:
     out_dir: Path
     manifest: dict
-    sources: tuple  # stages.write.SourceRecord per source
     push: PushResult | None = None
 
 
@@ -91,7 +90,7 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
     finally:
         if own_executor:
             executor.close()
-    result = BuildResult(plan.out_dir, manifest, ())
+    result = BuildResult(plan.out_dir, manifest)
     if recipe.publish and push:
         reporter.log(f"flan-mini: pushing to {recipe.publish.repo_id}")
         result.push = push_folder(plan.out_dir, **recipe.publish.model_dump())

@@ -114,3 +114,24 @@ def test_each_sources_removals_agree_with_the_dedup_and_decontamination_reports(
         assert removed["decontam"] == by_match[source["name"]]
         assert source["written"] == source["requested"] <= source["selected"] - sum(removed.values())
     assert manifest["executor"]["name"] == "local"
+
+
+def test_rows_that_render_blank_are_removed_by_id_and_counted(tmp_path):
+    rows = [{"instruction": f"Say the number {i}.", "input": "", "output": f"It is {i}."} for i in range(10)]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.json").write_text(json.dumps(rows), encoding="utf-8")
+    (tmp_path / "templates").mkdir()
+    prompt = "{% if '3' in instruction or '5' in instruction %} {% else %}{{ instruction }}{% endif %}"
+    (tmp_path / "templates" / "alpaca.yaml").write_text(
+        "family: alpaca\ntemplates:\n  - id: t\n    prompt: " + json.dumps(prompt) + "\n    completion: '{{ output }}'\n")
+    recipe = write_recipe(tmp_path, """
+        name: t
+        templates_dir: templates
+        sources:
+          - {name: a, adapter: alpaca, path: data/a.json, n: 10, accept_shortfall: true}
+    """)
+    result = build(make_plan(load_recipe(recipe), out=tmp_path / "out"), reporter=Reporter("quiet"))
+    (source,) = result.manifest["sources"]
+    assert source["removed"] == {"empty:rendered_prompt": 2} and source["written"] == 8 and source["shortfall"] == 2
+    written = pq.read_table(tmp_path / "out" / "data").column("conversations").to_pylist()
+    assert sorted(turns[0]["value"] for turns in written) == [f"Say the number {i}." for i in range(10) if i not in (3, 5)]

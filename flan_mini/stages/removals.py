@@ -43,6 +43,7 @@ def dedup(mixture: Mixture, context: Context) -> tuple[Mixture, Stats]:
         columns = item.table.select(OUTPUT_SCHEMA.names).append_column(ORDER_COLUMN, pa.array(order, pa.int64()))
         parts.append(_survivors(item, columns))
     rows_in = sum(part.num_rows for part in parts)
+    context.reporter.log(f"flan-mini: removing duplicates among {sum(item.rows for item in mixture.sources):,} candidates")
     result = dedup_table(pa.concat_tables(parts, promote_options="permissive"), context.recipe.dedup,
                          workers=context.workers)
     del parts
@@ -64,6 +65,8 @@ def decontaminate(mixture: Mixture, context: Context) -> tuple[Mixture, Stats]:
     are removed (reason `decontam`). Either way the matches are kept for the report written with the shards.
     `context.workers` threads scan (default: the section's `workers`); the result does not depend on it."""
     config, engine = context.recipe.decontaminate, context.decontaminator
+    context.reporter.log(f"flan-mini: checking candidates against {len(config.benchmarks)} benchmark(s) "
+                         f"({config.ngram}-grams, action {config.action})")
     parts = [_survivors(item, item.table.select(["id", "recipe_source", "conversations"])) for item in mixture.sources]
     rows_in = sum(part.num_rows for part in parts)
     result = engine.scan_table(pa.concat_tables(parts) if parts else pa.table({}), workers=context.workers)
