@@ -48,8 +48,9 @@ def dedup(mixture: Mixture, context: Context) -> tuple[Mixture, Stats]:
                          workers=context.workers)
     del parts
     clusters = result.clusters.filter(pc.invert(result.clusters.column("is_keeper")))
-    if clusters.num_rows != rows_in - pc.sum(result.keep.cast(pa.int64())).as_py():
-        raise FlanMiniError(f"dedup: {clusters.num_rows} rows removed by cluster, but the keep mask removes another number")
+    dropped = rows_in - (pc.sum(result.keep.cast(pa.int64())).as_py() or 0)
+    if clusters.num_rows != dropped:  # the reasons come from the clusters: they must name every removed row
+        raise FlanMiniError(f"dedup: the clusters name {clusters.num_rows:,} removed rows but {dropped:,} were removed (a bug)")
     reasons = pc.binary_join_element_wise("dedup_", clusters.column("kind"), "")
     sources, stats = [], Stats(rows_in, rows_in - clusters.num_rows, dict.fromkeys(DEDUP_REASONS, 0))
     for item in mixture.sources:
