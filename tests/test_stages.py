@@ -7,6 +7,7 @@ import gc
 import hashlib
 import io
 import json
+import pickle
 import weakref
 from collections import Counter
 
@@ -72,13 +73,14 @@ class _Recording(LocalExecutor):
     def map(self, fn, jobs, *, inflight=None):
         jobs = list(jobs)
         self.calls[fn.__name__] += len(jobs)
-        return super().map(fn, jobs, inflight=inflight)
+        jobs = [pickle.loads(pickle.dumps(job)) for job in jobs]  # what another process would receive
+        return super().map(pickle.loads(pickle.dumps(fn)), jobs, inflight=inflight)
 
     def describe(self) -> dict:
         return {"name": self.name, "workers": self.workers}
 
 
-def test_a_build_hashes_its_inputs_through_its_executor_and_records_where_it_ran(tmp_path):
+def test_a_build_runs_its_tasks_on_its_executor_and_records_where_it_ran(tmp_path):
     for part in range(2):
         rows = [{"instruction": f"Say {part}-{i}.", "input": "", "output": f"It is {part}-{i}."} for i in range(6)]
         (tmp_path / "src").mkdir(exist_ok=True)
@@ -90,7 +92,7 @@ def test_a_build_hashes_its_inputs_through_its_executor_and_records_where_it_ran
     """)
     executor = _Recording()
     result = build(make_plan(load_recipe(recipe), out=tmp_path / "out"), reporter=Reporter("quiet"), executor=executor)
-    assert executor.calls["file_sha256"] == 2
+    assert executor.calls == {"file_sha256": 2, "exact_rows": 1}  # each input hashed, the source's rows picked
     (source,) = result.manifest["sources"]
     for entry in source["inputs"]:
         assert entry["sha256"] == hashlib.sha256((tmp_path / "src" / entry["path"].split("/")[-1]).read_bytes()).hexdigest()

@@ -87,23 +87,39 @@ class Picked:
     rows: np.ndarray  # ascending indices into candidates.table
 
 
-def pick_source(candidates: Candidates) -> Picked:
+def pick_source(candidates: Candidates, executor=None) -> Picked:
     """Exactly n of the source's surviving candidates (fewer only when the recipe accepts a shortfall)."""
-    config = candidates.plan.config
-    rows = exact_rows(candidates.table, config.n, candidates.quotas, candidates.out_mask(),
-                      few_shot_share(candidates.render_stats))
-    if len(rows) < config.n and not config.accept_shortfall:
-        reasons = ", ".join(f"{reason} {count:,}" for reason, count in candidates.removed_counts().items() if count)
-        raise SourceError(
-            f"source {config.name!r}: only {len(rows):,} of n={config.n:,} rows remain after removing candidates "
-            f"({reasons or 'none removed'}). Select more candidates (dedup.oversample, decontaminate.oversample), "
-            f"lower n, or set accept_shortfall: true."
-        )
-    return Picked(candidates, rows)
+    return pick_sources([candidates], executor)[0]
+
+
+def _task(candidates: Candidates) -> tuple:
+    """`exact_rows`' arguments as plain data (the three columns it reads), so any executor can run it."""
+    columns = candidates.table.select([GROUP, RANK, "template_type"])
+    return (columns, candidates.plan.config.n, candidates.quotas, candidates.out_mask(),
+            few_shot_share(candidates.render_stats))
+
+
+def pick_sources(sources, executor=None) -> list[Picked]:
+    """Each source's exact rows, one task per source (on `executor` when given); raises SourceError on a
+    shortfall the recipe does not accept, naming what was removed."""
+    jobs = [_task(item) for item in sources]
+    found = executor.map(exact_rows, jobs) if executor is not None else (exact_rows(*job) for job in jobs)
+    picked = []
+    for candidates, rows in zip(sources, found):
+        config = candidates.plan.config
+        if len(rows) < config.n and not config.accept_shortfall:
+            reasons = ", ".join(f"{reason} {count:,}" for reason, count in candidates.removed_counts().items() if count)
+            raise SourceError(
+                f"source {config.name!r}: only {len(rows):,} of n={config.n:,} rows remain after removing candidates "
+                f"({reasons or 'none removed'}). Select more candidates (dedup.oversample, decontaminate.oversample), "
+                f"lower n, or set accept_shortfall: true."
+            )
+        picked.append(Picked(candidates, rows))
+    return picked
 
 
 def pick(mixture: Mixture, context: Context) -> tuple[Mixture, Stats]:
     """The stage: each source's exact rows."""
-    picked = tuple(pick_source(item) for item in mixture.sources)
+    picked = tuple(pick_sources(mixture.sources, context.executor))
     stats = sum((Stats(item.candidates.rows, len(item.rows)) for item in picked), Stats())
     return dataclasses.replace(mixture, sources=picked), stats
