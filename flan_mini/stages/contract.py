@@ -13,10 +13,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..executor import Executor
 from ..progress import Reporter
+
+if TYPE_CHECKING:
+    from ..decontam.stage import Decontaminator
+    from ..plan import Plan
 
 
 @dataclass
@@ -50,12 +54,12 @@ class Stats:
 class Context:
     """What every stage may read besides its data: the plan, where tasks run, where output goes."""
 
-    plan: Any  # plan.Plan
+    plan: Plan
     executor: Executor
     reporter: Reporter
     folder: Path  # the temporary output folder (atomic.py); renamed into place after the last stage
     workers: int | None = None  # width of the stages that still run their own pools (dedup, decontamination)
-    decontaminator: Any = None  # decontam.stage.Decontaminator, loaded before any work (a bad benchmark fails first)
+    decontaminator: Decontaminator | None = None  # loaded before any work: a bad benchmark fails the build first
     checksums: Any = None  # a Future of {input path: sha256}, computed beside the stages (`build`)
 
     @property
