@@ -241,7 +241,7 @@ def main() -> None:
             results.append((size, workers, result))
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
-    stage_names = ["select", "render", "dedup", "assemble", "write", "card"]
+    stage_names = ["select", "render", "dedup", "decontaminate", "pick", "shuffle", "write", "reports", "card"]
     print(f"{'rows out':>10} {'workers':>7} " + " ".join(f"{s:>8}" for s in stage_names)
           + f" {'total s':>8} {'rows/s':>8} {'peak RSS MiB':>12} {'dups':>6}")
     for size, workers, r in results:

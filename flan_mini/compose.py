@@ -7,7 +7,7 @@ rendered a template at a time (column-wise for `{{ field }}` templates); few-sho
 out by fewshot.py. A few-shot row left without exemplars that fit is rendered zero-shot and
 counted, and the next rows in the few-shot draw's rank order are tried few-shot in its place, so
 the share the recipe asks for holds over the candidates (the stats give the share realised); the
-cut to exactly n rows keeps it in the rows written (fewshot_cut.py).
+cut to exactly n rows keeps it in the rows written (stages/pick.py).
 """
 
 from __future__ import annotations

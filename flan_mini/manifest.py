@@ -95,6 +95,110 @@ def portable(manifest: dict) -> dict:
     return walk(manifest)
 
 
+# ------------------------------------------------------------------------------------------- building
+
+
+def _value_counts(array) -> dict[str, int]:
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(array).to_pylist()
+    return {str(item["values"]): item["counts"] for item in sorted(counts, key=lambda i: (str(i["values"])))}
+
+
+def source_entry(record, input_digests: dict) -> dict:
+    """One source's entry: where it came from, what selection saw, what each stage removed, what was written.
+
+    `record` is a stages.write.SourceRecord (plan, counts, quotas, render_stats, selected, removed, final).
+    """
+    import pyarrow as pa
+
+    from .task_distribution import task_distribution
+
+    config, adapter, counts, final = record.plan.config, record.plan.adapter, record.counts, record.final
+    inputs = record.plan.inputs
+    entry = {
+        "name": config.name,
+        "adapter": config.adapter,
+        "label": config.label,
+        "license": config.license or adapter.license,
+        "origin": {
+            "kind": inputs.kind,
+            "path": config.path,
+            "repo_id": inputs.repo_id,
+            "revision": inputs.revision,
+            "split": config.split,
+            "data_files": config.data_files,
+        },
+        "inputs": [{"path": f.display, "bytes": f.bytes, "sha256": input_digests.get(f.path)} for f in record.plan.files],
+        "files_skipped": record.plan.skipped,
+        "requested": config.n,
+        "rows_read": counts.rows_read,
+        "rows_filtered": counts.rows_filtered,
+        "rows_examined": counts.rows_examined,
+        "rejected": dict(sorted(counts.rejected.items())),
+        "reject_examples": counts.reject_examples,
+        "usable": counts.matched,
+        "selected": record.selected,
+        "removed": dict(record.removed),
+        "written": final.num_rows,
+        "shortfall": config.n - final.num_rows,
+        "templates": _value_counts(final.column("template_id")),
+        "template_types": _value_counts(final.column("template_type")),
+        "num_shots": _value_counts(final.column("num_shots").cast(pa.string()).fill_null("unknown")),
+        "settings": adapter.describe(),
+    }
+    if record.render_stats:
+        # How rendering went over all candidates, with the zero-/few-shot and task counts of the rows written.
+        types = entry["template_types"]
+        written = {"zero_shot": types.get("zs", 0), "few_shot": types.get("fs", 0)}
+        written["few_shot_share_written"] = round(written["few_shot"] / max(final.num_rows, 1), 6)
+        if share := record.render_stats.get("few_shot_share"):  # realised = written; the candidates' share beside it
+            written["few_shot_share"] = {**share, "candidates": share["realised"], "realised": written["few_shot_share_written"]}
+        if "tasks" in record.render_stats:
+            written["tasks"] = _value_counts(final.column("_task"))
+        entry["render"] = {**record.render_stats, "candidates": record.selected, **written}
+    if adapter_stats := counts.adapter_summary():
+        entry["adapter_stats"] = adapter_stats
+    if counts.tallied:  # FLAN: the tasks as read and as written, and how far apart
+        entry["task_distribution"] = task_distribution(counts.tallied, final.column("source"))
+    if len(record.quotas) > 1:
+        entry["group_quotas"] = dict(sorted(record.quotas.items()))
+    return entry
+
+
+def build_manifest(plan, written, input_digests: dict, executor: dict) -> dict:
+    """The manifest of a build: `plan` (plan.Plan), `written` (stages.write.Written: the shards, each source's
+    record and the blocks of the files beside the shards), the inputs' sha256 by path, and
+    `executor.describe()` (where it ran; not part of the output's identity, so the card does not show it).
+    Stage timings are added by the build once every stage has run."""
+    recipe, shards = plan.recipe, written.shards
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "name": recipe.name,
+        "description": recipe.description,
+        "created_by": created_by(),
+        "command": command_line(),
+        "recipe": {"path": str(plan.loaded.path), "sha256": plan.loaded.sha256, "resolved": plan.loaded.resolved()},
+        "seed": plan.seed,
+        "output": {
+            "format": recipe.output.format,
+            "split": "train",
+            "rows": sum(shard.rows for shard in shards),
+            "bytes": sum(s.bytes for s in shards),
+            "columns": [f"{f.name}: {f.type}" for f in written.schema],
+            "shards": [s.to_dict() for s in shards],
+        },
+        "sources": [source_entry(record, input_digests) for record in written.sources],
+        "dedup": written.blocks.get("dedup"),
+        "decontamination": written.blocks.get("decontamination"),
+        "stages": {},
+    }
+    if "exports" in written.blocks:
+        manifest["exports"] = written.blocks["exports"]
+    manifest["executor"] = executor
+    return manifest
+
+
 def write_manifest(folder: Path, manifest: dict) -> Path:
     path = Path(folder) / MANIFEST
     text = json.dumps(portable(manifest), indent=2, ensure_ascii=False)

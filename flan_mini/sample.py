@@ -21,8 +21,8 @@ How a source's rows are chosen, with memory bounded whatever the source size:
    blank is rejected (and counted). Its place goes to the group's next candidate in rank order.
    Content is read for the chosen rows and their replacements, never for the whole source.
 Each chosen row also gets a content key (a hash of its fields), used for its id, its template
-choice and dedup. Extra candidates (for dedup) are chosen the same way. `exact_rows` later keeps
-each group's quota of survivors and refills a short group from the others' extras.
+choice and dedup. Extra candidates (for dedup) are chosen the same way. The build's pick stage
+(stages/pick.py) later keeps each group's quota of survivors and refills a short group from the others' extras.
 The chosen rows stay in file order; rank order is only ever computed, never materialised.
 Counts come back from every task and are added up (SourceCounts `+`) on the driver in file order.
 """
@@ -47,8 +47,8 @@ from .sources.base import Adapter
 from .sources.files import InputFile, file_fingerprint
 from .sources.formats import parquet_rows
 
-__all__ = ["GROUP", "KEY", "RANK", "SPARE_MIN", "SPARE_SHARE", "Selection", "SourceCounts", "apportion", "exact_rows",
-           "file_fingerprint", "keep_order", "position_ranks", "select_source"]
+__all__ = ["GROUP", "KEY", "RANK", "SPARE_MIN", "SPARE_SHARE", "Selection", "SourceCounts", "apportion",
+           "file_fingerprint", "position_ranks", "select_source"]
 
 
 @dataclass
@@ -210,35 +210,3 @@ def _fetch(adapter, files, file_ids, ordinals, ranks, groups, labels, fingerprin
         tables.extend(result.tables)
         kept.append(uniq[result.kept])
     return tables, (np.concatenate(kept).astype(np.int64) if kept else np.zeros(0, np.int64)), counts
-
-
-# --------------------------------------------------------------------------------------- exact takes
-
-
-def exact_rows(table: pa.Table, n: int, quotas: dict[str, int], removed: np.ndarray | None = None) -> np.ndarray:
-    """Indices (ascending) of the min(n, survivors) rows to keep: each group's quota of survivors first, in
-    rank order, then the other survivors by how far past their group's quota they are (a proportional refill).
-
-    `removed` marks rows dropped since selection (dedup, failed renders). Only `_group` and `_rank` are read.
-    """
-    alive = np.flatnonzero(~removed) if removed is not None else np.arange(table.num_rows)
-    if len(alive) <= n:
-        return alive
-    return np.sort(keep_order(table, quotas, alive)[:n])
-
-
-def keep_order(table: pa.Table, quotas: dict[str, int], alive: np.ndarray) -> np.ndarray:
-    """The `alive` rows in the order `exact_rows` keeps them (its first n are the n kept)."""
-    codes = table.column(GROUP).take(pa.array(alive)).combine_chunks().dictionary_encode()
-    labels = codes.dictionary.to_pylist()
-    code = np.asarray(codes.indices.to_numpy(zero_copy_only=False), np.int64)
-    rank = table.column(RANK).to_numpy()[alive]
-    # Position of each row within its group, in rank order.
-    by_group = np.lexsort((rank, code))
-    starts = np.searchsorted(code[by_group], np.arange(len(labels)))
-    position = np.empty(len(code), np.int64)
-    position[by_group] = np.arange(len(code)) - starts[code[by_group]]
-    quota = np.array([quotas.get(label, 0) for label in labels], np.float64)[code]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        priority = np.where(quota > 0, (position + 0.5) / quota, np.inf)
-    return alive[np.lexsort((rank, priority))]

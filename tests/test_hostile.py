@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -368,13 +369,19 @@ def test_a_killed_build_leaves_nothing_after_the_next_build(tmp_path):
     """)
     out = tmp_path / "out"
     assert run_cli("build", recipe, "--out", out, "-q").exit_code == 0  # a previous build to replace
-    for delay in (0.8, 1.6, 2.4):
-        process = subprocess.Popen([sys.executable, "-m", "flan_mini", "build", str(recipe), "--out", str(out), "-q"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        process.kill()
-        process.wait()
-        assert (out / "manifest.json").exists()  # the previous build survives any kill
+    previous = (out / "manifest.json").read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "flan_mini", "build", str(recipe), "--out", str(out), "-q"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = tmp_path / f".out.tmp-{process.pid}"
+    deadline = time.monotonic() + 120
+    # Killed mid-write: once its shard is in the temporary folder (the card, written next, takes a while).
+    while not (tmp.is_dir() and any((tmp / "data").glob("*.parquet"))):
+        assert process.poll() is None and time.monotonic() < deadline, "the build ended before it was caught writing"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert tmp.is_dir()  # what a kill leaves behind
+    assert (out / "manifest.json").read_bytes() == previous  # the previous build survives the kill
     assert run_cli("build", recipe, "--out", out, "-q").exit_code == 0
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     read_shards(out).validate(full=True)

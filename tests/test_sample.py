@@ -8,7 +8,7 @@ import pytest
 
 from flan_mini.errors import SourceError
 from flan_mini.keys import row_keys, salt
-from flan_mini.sample import GROUP, KEY, RANK, apportion, exact_rows, file_fingerprint, position_ranks, select_source
+from flan_mini.sample import GROUP, KEY, RANK, apportion, file_fingerprint, position_ranks, select_source
 from flan_mini.sources import formats
 from flan_mini.sources.files import resolve_local
 from flan_mini.sources.flan import FlanAdapter, FlanConfig
@@ -151,19 +151,3 @@ def test_many_malformed_chosen_rows_trigger_a_wider_scan(tmp_path):
     write_dpi_flan(tmp_path, data)
     selection = select(tmp_path, n=90, max_reject_rate=1.0)
     assert selection.table.num_rows == 90 and selection.shortfall == 0
-
-
-def test_exact_rows_keeps_quotas_and_refills_proportionally():
-    groups = ["a"] * 6 + ["b"] * 6
-    table = pa.table({GROUP: groups, RANK: pa.array(range(12), pa.uint64()), "row": range(12)})
-    assert exact_rows(table, 6, {"a": 3, "b": 3}).tolist() == [0, 1, 2, 6, 7, 8]
-    removed = np.zeros(12, bool)
-    removed[[0, 1]] = True  # two of a's first rows gone: a's next two survivors take their place
-    assert exact_rows(table, 6, {"a": 3, "b": 3}, removed).tolist() == [2, 3, 4, 6, 7, 8]
-    removed[:6] = True  # all of a gone: b's extras fill in
-    assert exact_rows(table, 6, {"a": 3, "b": 3}, removed).tolist() == [6, 7, 8, 9, 10, 11]
-
-
-def test_exact_rows_uses_rank_not_row_order():
-    table = pa.table({GROUP: ["a"] * 4, RANK: pa.array([40, 10, 30, 20], pa.uint64()), "row": range(4)})
-    assert exact_rows(table, 2, {"a": 2}).tolist() == [1, 3]

@@ -250,31 +250,3 @@ class BuildDecontam:
         verb = "removed" if entry["parameters"]["action"] == "remove" else "reported"
         return (f"flan-mini: decontamination: {entry['rows_checked']:,} candidates checked; {found}; "
                 f"{entry['rows_matched']:,} row(s) {verb}")
-
-
-def decontaminate_candidates(builds: list, config: DecontamConfig, base_dir: Path,
-                             engine: Decontaminator | None = None, workers: int | None = None) -> BuildDecontam:
-    """Scan every source's candidates that are still in (not failed, not a duplicate) and, with action remove,
-    mark the matched ones in `removed["decontam"]`, so the exact takes refill from the extra candidates.
-    `workers` threads scan (default: the section's `workers`); the result does not depend on it.
-
-    `builds` are pipeline.SourceBuild objects (candidates table with `id`, `recipe_source`, `conversations`;
-    `removed`: reason -> mask over the candidates).
-    """
-    engine = engine or Decontaminator.load(config, base_dir)
-    parts, outs = [], []
-    for item in builds:
-        out = np.zeros(item.candidates.num_rows, bool)
-        for mask in item.removed.values():
-            out |= mask
-        parts.append(item.candidates.select(["id", "recipe_source", "conversations"]).filter(pa.array(~out)))
-        outs.append(out)
-    table = pa.concat_tables(parts) if parts else pa.table({})
-    result = engine.scan_table(table, workers=workers)
-    matched = result.matched_ids()
-    if config.action == "remove":
-        for item, out in zip(builds, outs):
-            hit = pc.is_in(item.candidates.column("id"), value_set=matched).to_numpy(zero_copy_only=False)
-            item.removed["decontam"] = np.asarray(hit, bool) & ~out
-    return BuildDecontam(engine, result, removed=config.action == "remove")
-
