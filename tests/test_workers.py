@@ -21,9 +21,10 @@ def test_build_workers_reach_dedup_and_decontamination(tmp_path, monkeypatch):
     widths: dict[str, list] = {"dedup": [], "decontaminate": []}
     pool = dedup_stage.Workers
 
-    def counted_pool(count):
-        widths["dedup"].append(count)
-        return pool(count)
+    class CountedPool(pool):  # a subclass: dedup checks isinstance(workers, Workers)
+        def __init__(self, count):
+            widths["dedup"].append(count)
+            super().__init__(count)
 
     scan = Decontaminator.scan
 
@@ -31,7 +32,7 @@ def test_build_workers_reach_dedup_and_decontamination(tmp_path, monkeypatch):
         widths["decontaminate"].append(workers)
         return scan(self, *args, workers=workers, **kwargs)
 
-    monkeypatch.setattr(dedup_stage, "Workers", counted_pool)
+    monkeypatch.setattr(dedup_stage, "Workers", CountedPool)
     monkeypatch.setattr(Decontaminator, "scan", counted_scan)
     assert run_cli("build", SAMPLE_RECIPE, "--out", tmp_path / "out", "--workers", "3", "-q").exit_code == 0
     assert widths == {"dedup": [3], "decontaminate": [3]}
