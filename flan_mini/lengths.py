@@ -12,6 +12,7 @@ class Measure:
 
     unit = "chars"
     name: str | None = None
+    source: str | None = None  # where the tokenizer is loaded from (render_spec.py rebuilds the measure from it)
 
     def lengths(self, texts: list[str]) -> list[int]:
         return [len(t) for t in texts]
@@ -22,8 +23,8 @@ class TokenMeasure(Measure):
 
     unit = "tokens"
 
-    def __init__(self, tokenizer, name: str):
-        self.tokenizer, self.name = tokenizer, name
+    def __init__(self, tokenizer, name: str, source: str | None = None):
+        self.tokenizer, self.name, self.source = tokenizer, name, source or name
 
     def lengths(self, texts: list[str]) -> list[int]:
         if not texts:
@@ -68,12 +69,20 @@ def load_measure(name: str | None, base_dir: Path, *, allow_download: bool = Fal
     except ImportError:
         return _unavailable(name, "the `tokenizers` package is not installed (pip install tokenizers)", allow_download)
     try:
-        return TokenMeasure(load_tokenizer(name, base_dir, allow_download=allow_download), name), None
+        return TokenMeasure(load_tokenizer(name, base_dir, allow_download=allow_download), name, _source(name, base_dir)), None
     except Exception as exc:  # any failure to find or parse it means "not available"
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         if type(exc).__name__ == "LocalEntryNotFoundError":  # huggingface_hub's "not cached, and not fetching"
             reason = "not in the local Hugging Face cache"
         return _unavailable(name, reason, allow_download)
+
+
+def _source(name: str, base_dir: Path | None) -> str:
+    """The tokenizer's file as an absolute path when it is local (so any process finds it), else the Hub id."""
+    local = Path(name).expanduser()
+    if not local.is_absolute() and base_dir is not None:
+        local = base_dir / local
+    return str(local.resolve()) if local.exists() else name
 
 
 def _unavailable(name: str, reason: str, allow_download: bool) -> tuple[Measure, str]:
