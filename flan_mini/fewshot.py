@@ -142,19 +142,19 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
         else:
             fixed = [query_x, query_y]
         plans.append((usable, blocks, fixed))
-    distinct = sorted({t for _, blocks, fixed in plans for t in [*fixed, *(x for b in blocks for x in b)]})
-    length = dict(zip(distinct, measure.lengths(distinct)))
+    length = _lengths(layouts, plans, measure, budget)
 
     # (3) prune and assemble
     kept = []
     for layout, (usable, blocks, fixed) in zip(layouts, plans):
-        total, chosen = sum(length[t] for t in fixed), []
+        total, chosen = sum(length[t] for t in fixed) if budget is not None else 0, []
         limit = layout.wanted or len(blocks)
         for index, block in enumerate(blocks):
-            size = sum(length[t] for t in block)
-            if budget is not None and total + size > budget:
-                continue  # too long here: the next drawn exemplar takes its place
-            total += size
+            if budget is not None:
+                size = sum(length[t] for t in block)
+                if total + size > budget:
+                    continue  # too long here: the next drawn exemplar takes its place
+                total += size
             chosen.append(index)
             if len(chosen) == limit:
                 break
@@ -169,3 +169,30 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
             layout.turns = [t for block in picked for t in block] + fixed
         kept.append(layout)
     return kept
+
+
+def _lengths(layouts: list[Layout], plans: list, measure: Measure, budget: int | None) -> dict[str, int]:
+    """Each text's length, exact only where the pruning could depend on it.
+
+    Pruning keeps exemplars from the first while the total fits. If upper bounds (measure.bounds: UTF-8 bytes
+    plus a proved slack for tokens) of the fixed parts and of the first `wanted` blocks fit the budget together,
+    every one of those blocks fits whatever the exact counts, so that row needs none: only the texts of the other
+    rows are tokenised (in one batch). A text shared with such a row gets its exact count, which is no larger
+    than its bound, so the sure rows stay sure. Example, budget 1200: query 300 bytes, blocks of 400 and 450
+    bytes (+ slack 2 each): 1156 <= 1200, nothing to tokenise. No budget: nothing is measured at all.
+    """
+    if budget is None:
+        return {}
+    distinct = sorted({t for _, blocks, fixed in plans for t in [*fixed, *(x for b in blocks for x in b)]})
+    length = dict(zip(distinct, measure.bounds(distinct)))
+    if measure.bounds_exact:
+        return length
+    unsure: set[str] = set()
+    for layout, (_, blocks, fixed) in zip(layouts, plans):
+        firsts = blocks[: layout.wanted or len(blocks)]
+        if sum(length[t] for t in fixed) + sum(length[t] for block in firsts for t in block) > budget:
+            unsure.update(fixed)
+            unsure.update(t for block in blocks for t in block)
+    texts = sorted(unsure)
+    length.update(zip(texts, measure.lengths(texts)))
+    return length

@@ -1,10 +1,15 @@
-"""Measuring text length for few-shot budgets: characters, or tokens of a named tokenizer when available."""
+"""Measuring text length for few-shot budgets: characters, or tokens of a named tokenizer when available.
+
+`bounds` gives an upper bound per text without tokenising where the tokenizer allows it (token_bound.py):
+callers compare bounds with the budget first and ask `lengths` only for the texts that might not fit.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .errors import FlanMiniError
+from .token_bound import byte_slack, utf8_lengths
 
 
 class Measure:
@@ -16,6 +21,12 @@ class Measure:
 
     def lengths(self, texts: list[str]) -> list[int]:
         return [len(t) for t in texts]
+
+    bounds_exact = True  # `bounds` are the lengths themselves
+
+    def bounds(self, texts: list[str]) -> list[int]:
+        """An upper bound of each text's length (here the length)."""
+        return self.lengths(texts)
 
 
 class TokenMeasure(Measure):
@@ -30,6 +41,23 @@ class TokenMeasure(Measure):
         if not texts:
             return []
         return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    @property
+    def slack(self) -> int | None:
+        """tokens <= UTF-8 bytes + slack for this tokenizer (token_bound.py), or None when that is not proved."""
+        if not hasattr(self, "_slack"):
+            self._slack = byte_slack(self.tokenizer)
+        return self._slack
+
+    @property
+    def bounds_exact(self) -> bool:
+        return self.slack is None
+
+    def bounds(self, texts: list[str]) -> list[int]:
+        """UTF-8 bytes + slack per text, without tokenising; the token counts when no bound is proved."""
+        if self.slack is None:
+            return self.lengths(texts)
+        return [length + self.slack for length in utf8_lengths(texts)]
 
 
 TOKENIZER_FILE = "tokenizer.json"
