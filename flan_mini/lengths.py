@@ -40,7 +40,7 @@ class TokenMeasure(Measure):
     def lengths(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
-        return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+        return count_tokens(self.tokenizer, texts)
 
     @property
     def slack(self) -> int | None:
@@ -58,6 +58,13 @@ class TokenMeasure(Measure):
         if self.slack is None:
             return self.lengths(texts)
         return [length + self.slack for length in utf8_lengths(texts)]
+
+
+def count_tokens(tokenizer, texts: list[str]) -> list[int]:
+    """Tokens of each text, special tokens not added. `encode_batch_fast` (tokenizers >= 0.21) gives the same ids
+    without computing character offsets, which nothing here reads: about 1.5x faster."""
+    encode = getattr(tokenizer, "encode_batch_fast", None) or tokenizer.encode_batch
+    return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
 
 
 TOKENIZER_FILE = "tokenizer.json"

@@ -87,6 +87,9 @@ def test_bound_holds_on_random_unicode(kind, expected_slack):
     texts = random_strings(3000, seed=len(kind))
     worst = excess(tokenizer, texts)
     assert worst <= slack
+    from flan_mini.lengths import count_tokens  # the fast path counts exactly what encode_batch does
+
+    assert count_tokens(tokenizer, texts) == [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
     if kind != "modern":  # tight: an unknown character right after the dummy prefix costs every byte plus the prefix
         assert worst == slack
 

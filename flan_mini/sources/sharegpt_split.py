@@ -20,6 +20,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_
 
 from ..errors import SourceError
 from .base import StrictModel
+from ..lengths import count_tokens
 from ..token_bound import byte_slack, utf8_lengths
 from .sharegpt_clean import HUMAN, split_points
 
@@ -92,7 +93,7 @@ class Splitter:
     def lengths(self, texts: list[str]) -> list[int]:
         """Characters, or tokens (special tokens not added), of each text."""
         if self.config.unit == "tokens":
-            return [len(e.ids) for e in self.load_tokenizer().encode_batch(texts, add_special_tokens=False)]
+            return count_tokens(self.load_tokenizer(), texts)
         return [len(text) for text in texts]
 
     def chat_format(self):
@@ -143,6 +144,9 @@ class Splitter:
         In tokens, a conversation whose upper bound (UTF-8 bytes plus the tokenizer's proved slack per turn, see
         token_bound.py) fits the budget is one piece without tokenising; the others are tokenised (every turn in one
         batch) and cut by `split_points`, as before. Same pieces either way: a bound that fits means the tokens fit.
+        (Deciding exchange by exchange, tokenising only where the greedy cut's bounds cannot decide, gave the same
+        98.6% of the text tokenised on benchmarks/sharegpt.py's file at 1,280 tokens: its exchanges alone are
+        mostly over the budget's byte bound.)
         """
         pairs = len(turns) // 2
         budget = self.budget()
