@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from . import bigtext, limits
 from .errors import TemplateError
-from .fewshot import Layout, assemble, draw_exemplars
+from .fewshot import ExemplarPool, Layout, assemble
 from .keys import ranks, salt
 from .render import Pattern, _blank, _is_passthrough, _render_column, single_turn
 from .render_spec import DEFAULT_TASK, RenderDescription, RenderSpec, describe_spec, resolve_spec, spec_of  # noqa: F401 (re-exported)
@@ -125,8 +125,11 @@ def render_rows(
         draw_order[fs_order] = np.arange(len(rows))
     need = len(fs_positions)
     layouts, kept, tried = [], [], 0
+    pool = None  # built once, for every round, when some row is few-shot
     for _ in range(PROMOTION_ROUNDS):
-        drawn = draw_exemplars(table, spec, keys, rows[fs_positions], wanted_shots[fs_positions], seed, source, spare=SPARE_EXEMPLARS)
+        if pool is None and len(fs_positions):
+            pool = ExemplarPool.build(table, spec, keys, seed, source)
+        drawn = pool.draw(rows[fs_positions], wanted_shots[fs_positions], spare=SPARE_EXEMPLARS) if pool else []
         batch = []
         for position, exemplars in zip(fs_positions.tolist(), drawn):
             task = row_task[position]
