@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from .keys import hash_strings, mix64, ranks, row_keys, salt
+from .fewshot_prune import prune
 from .lengths import Measure
 from .render import Pattern, Template, render_texts
 
@@ -110,9 +111,10 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
 
     Three passes, so that rendering and measuring are batched: (1) render each needed
     (template part, row) once, per template part over all its rows; (2) build the candidate
-    blocks and measure every distinct text in one call; (3) keep leading exemplars while the whole
-    example fits the budget (FLAN's pruning). Example, budget 100: query 40, blocks 30, 25, 20 ->
-    40+30 = 70, +25 = 95, +20 = 115 > 100: two exemplars kept.
+    blocks and keep leading exemplars while the whole example fits the budget (FLAN's pruning,
+    fewshot_prune.py: texts measured in batches, tokens counted only where bounds cannot decide);
+    (3) lay out the turns. Example, budget 100: query 40, blocks 30, 25, 20 -> 40+30 = 70,
+    +25 = 95, +20 = 115 > 100: two exemplars kept.
     """
     if not layouts:
         return []
@@ -156,22 +158,12 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
         else:
             fixed = [query_x, query_y]
         plans.append((usable, blocks, fixed))
-    length = _lengths(layouts, plans, measure, budget)
+    choices = prune([(blocks, fixed, layout.wanted or len(blocks)) for layout, (_, blocks, fixed) in zip(layouts, plans)],
+                    measure, budget)
 
-    # (3) prune and assemble
+    # (3) assemble
     kept = []
-    for layout, (usable, blocks, fixed) in zip(layouts, plans):
-        total, chosen = sum(length[t] for t in fixed) if budget is not None else 0, []
-        limit = layout.wanted or len(blocks)
-        for index, block in enumerate(blocks):
-            if budget is not None:
-                size = sum(length[t] for t in block)
-                if total + size > budget:
-                    continue  # too long here: the next drawn exemplar takes its place
-                total += size
-            chosen.append(index)
-            if len(chosen) == limit:
-                break
+    for layout, (usable, blocks, fixed), chosen in zip(layouts, plans, choices):
         if not chosen:
             continue
         layout.kept = [usable[i] for i in chosen]
@@ -184,29 +176,3 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
         kept.append(layout)
     return kept
 
-
-def _lengths(layouts: list[Layout], plans: list, measure: Measure, budget: int | None) -> dict[str, int]:
-    """Each text's length, exact only where the pruning could depend on it.
-
-    Pruning keeps exemplars from the first while the total fits. If upper bounds (measure.bounds: UTF-8 bytes
-    plus a proved slack for tokens) of the fixed parts and of the first `wanted` blocks fit the budget together,
-    every one of those blocks fits whatever the exact counts, so that row needs none: only the texts of the other
-    rows are tokenised (in one batch). A text shared with such a row gets its exact count, which is no larger
-    than its bound, so the sure rows stay sure. Example, budget 1200: query 300 bytes, blocks of 400 and 450
-    bytes (+ slack 2 each): 1156 <= 1200, nothing to tokenise. No budget: nothing is measured at all.
-    """
-    if budget is None:
-        return {}
-    distinct = sorted({t for _, blocks, fixed in plans for t in [*fixed, *(x for b in blocks for x in b)]})
-    length = dict(zip(distinct, measure.bounds(distinct)))
-    if measure.bounds_exact:
-        return length
-    unsure: set[str] = set()
-    for layout, (_, blocks, fixed) in zip(layouts, plans):
-        firsts = blocks[: layout.wanted or len(blocks)]
-        if sum(length[t] for t in fixed) + sum(length[t] for block in firsts for t in block) > budget:
-            unsure.update(fixed)
-            unsure.update(t for block in blocks for t in block)
-    texts = sorted(unsure)
-    length.update(zip(texts, measure.lengths(texts)))
-    return length
