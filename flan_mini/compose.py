@@ -8,6 +8,10 @@ out by fewshot.py. A few-shot row left without exemplars that fit is rendered ze
 counted, and the next rows in the few-shot draw's rank order are tried few-shot in its place, so
 the share the recipe asks for holds over the candidates (the stats give the share realised); the
 cut to exactly n rows keeps it in the rows written (fewshot_cut.py).
+
+A source's candidates are rendered in one call: the few-shot share, the promotion rounds and the exemplar pool
+are source-wide, so a stage may send sources to different workers (`render_source`, from the spec's plain
+description) but not split one source's rows between calls.
 """
 
 from __future__ import annotations
