@@ -1,4 +1,4 @@
-"""Rendering a source's rows into conversations: per row its template, zero- or few-shot, checked at plan time.
+"""Rendering a source's rows into conversations: per row its template, zero- or few-shot (the spec: render_spec.py).
 
 Per row, every choice is a seeded function of the row's content key, never of row order: its
 template (among its task's templates), whether it is few-shot (`fewshot.share`), how many
@@ -8,11 +8,15 @@ out by fewshot.py. A few-shot row left without exemplars that fit is rendered ze
 counted, and the next rows in the few-shot draw's rank order are tried few-shot in its place, so
 the share the recipe asks for holds over the candidates (the stats give the share realised); the
 cut to exactly n rows keeps it in the rows written (stages/pick.py).
+
+A source's candidates are rendered in one call: the few-shot share, the promotion rounds and the exemplar pool
+are source-wide, so a stage may send sources to different workers (`render_source`, from the spec's plain
+description) but not split one source's rows between calls.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -20,93 +24,17 @@ import pyarrow.compute as pc
 
 from . import bigtext, limits
 from .errors import TemplateError
-from .fewshot import Layout, assemble, draw_exemplars
+from .fewshot import ExemplarPool, Layout, assemble
 from .keys import ranks, salt
-from .lengths import Measure
-from .render import Pattern, Template, TemplateFamily, _blank, _is_passthrough, _render_column, check_templates, single_turn
+from .render import Pattern, _blank, _is_passthrough, _render_column, single_turn
+from .render_spec import DEFAULT_TASK, RenderDescription, RenderSpec, describe_spec, resolve_spec, spec_of  # noqa: F401 (re-exported)
 from .shards import TURN
-from .sources.base import FewShotConfig
 
 ZERO_SHOT, FEW_SHOT = "zs", "fs"
 # A few-shot row draws this many exemplars beyond those it asks for, to replace ones too long for the budget.
 SPARE_EXEMPLARS = 4
 # Rounds of promoting the next rows to few-shot in place of rows whose exemplars cannot fit.
 PROMOTION_ROUNDS = 6
-DEFAULT_TASK = None
-
-
-@dataclass
-class RenderSpec:
-    """How one source is rendered, resolved and checked at plan time."""
-
-    family: TemplateFamily
-    templates: list[Template]  # the zero-shot templates the recipe allows (also used by few-shot turns)
-    patterns: list[Pattern]  # the inline few-shot patterns the recipe allows
-    fewshot: FewShotConfig | None = None
-    measure: Measure = field(default_factory=Measure)
-    task_field: str | None = None
-    exemplar_match: tuple[str, ...] = ()
-    item_field: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def templates_for(self, task) -> list[Template]:
-        return [t for t in self.templates if self.task_field is None or t.task == task]
-
-    def patterns_for(self, task) -> list[Pattern]:
-        return [p for p in self.patterns if self.task_field is None or p.task == task]
-
-    @property
-    def shots(self) -> list[int]:
-        shots = self.fewshot.shots if self.fewshot else 0
-        return [shots] if isinstance(shots, int) else list(shots)
-
-
-def resolve_spec(adapter, family: TemplateFamily, measure: Measure | None = None) -> tuple[RenderSpec, list[tuple[str, str]]]:
-    """The source's RenderSpec, and its problems as (recipe key, message): templates or patterns that do
-    not exist, use fields the source lacks or show the answer, and tasks left without a template."""
-    config = adapter.config
-    problems: list[tuple[str, str]] = []
-    fewshot = config.fewshot
-    templates, patterns = [], []
-    try:
-        templates = family.pick(config.templates)
-    except TemplateError as exc:
-        problems.append(("templates", str(exc)))
-    if fewshot is not None and fewshot.style == "inline":
-        try:
-            patterns = family.pick_patterns(fewshot.patterns)
-        except TemplateError as exc:
-            problems.append(("fewshot", str(exc)))
-    elif fewshot is not None and fewshot.patterns:
-        problems.append(("fewshot", "patterns are only used with style: inline"))
-    spec = RenderSpec(family, templates, patterns, fewshot, measure or Measure(), adapter.task_field,
-                      adapter.exemplar_match, adapter.item_field)
-    problems += [("templates", p) for p in check_templates([*templates, *patterns], adapter.fields, adapter.answer_fields)]
-    for task in adapter.tasks() if adapter.task_field else (DEFAULT_TASK,):
-        label = f" of task {task}" if task else ""
-        if templates and not spec.templates_for(task):
-            offered = ", ".join(t.id for t in family.templates.values() if t.task == task) or "none"
-            problems.append(("templates", f"no template{label} among those chosen ({', '.join(t.id for t in templates)}); "
-                                          f"{family.file.name} offers: {offered}"))
-        if fewshot is not None and fewshot.share > 0 and fewshot.style == "inline" and not spec.patterns_for(task):
-            offered = ", ".join(p.id for p in family.patterns.values() if p.task == task) or "none"
-            problems.append(("fewshot", f"no few-shot pattern{label} for style inline (family {family.name} offers: {offered}); "
-                                        f"add patterns to {family.file.name} or use style: turns"))
-    return spec, problems
-
-
-def describe_spec(spec: RenderSpec) -> list[str]:
-    """Dry-run lines: templates, patterns, few-shot settings."""
-    lines = [f"templates ({len(spec.templates)}, {spec.family.name}): {', '.join(t.id for t in spec.templates)}"]
-    fewshot = spec.fewshot
-    if fewshot is not None:
-        shots = fewshot.shots if isinstance(fewshot.shots, int) else "/".join(map(str, fewshot.shots))
-        unit = f"tokens of {fewshot.tokenizer}" if fewshot.tokenizer else spec.measure.unit  # even when validate skipped it
-        budget = f"{fewshot.max_length:,} {unit}" if fewshot.max_length else "none"
-        lines.append(f"few-shot: {fewshot.share:.0%} of rows, {shots} exemplars, {fewshot.style}, budget {budget}")
-        if spec.patterns:
-            lines.append(f"few-shot patterns ({len(spec.patterns)}, {spec.family.name}): {', '.join(p.id for p in spec.patterns)}")
-    return lines
 
 
 @dataclass
@@ -127,9 +55,15 @@ def _choose(keys: np.ndarray, seed: int, source: str, purpose: str, counts: np.n
     return (ranks(keys, salt(seed, source, purpose)) % counts).astype(np.int64)
 
 
+def render_source(description: RenderDescription, table: pa.Table, keys: np.ndarray, seed: int, source: str) -> RenderedRows:
+    """Render every row of one source's candidates from plain data: what a stage hands to `executor.map`
+    (the spec is rebuilt from its description once per process)."""
+    return render_rows(table, spec_of(description), keys, seed, source)
+
+
 def render_rows(
     table: pa.Table,
-    spec: RenderSpec,
+    spec: RenderSpec | RenderDescription,
     keys: np.ndarray,
     seed: int,
     source: str,
@@ -140,8 +74,11 @@ def render_rows(
 ) -> RenderedRows:
     """Render `rows` of `table` (default: all) into conversations; exemplars come from all of `table`.
 
-    `force` ("zs" / "fs") and `template` (an id) override the seeded choices, for previews.
+    `force` ("zs" / "fs") and `template` (an id) override the seeded choices, for previews. `spec` may be given as
+    its plain description (see render_spec.py).
     """
+    if isinstance(spec, RenderDescription):
+        spec = spec_of(spec)
     n = table.num_rows
     rows = np.arange(n) if rows is None else np.asarray(rows, np.int64)
     if spec.task_field:
@@ -192,8 +129,11 @@ def render_rows(
         draw_order[fs_order] = np.arange(len(rows))
     need = len(fs_positions)
     layouts, kept, tried = [], [], 0
+    pool = None  # built once, for every round, when some row is few-shot
     for _ in range(PROMOTION_ROUNDS):
-        drawn = draw_exemplars(table, spec, keys, rows[fs_positions], wanted_shots[fs_positions], seed, source, spare=SPARE_EXEMPLARS)
+        if pool is None and len(fs_positions):
+            pool = ExemplarPool.build(table, spec, keys, seed, source)
+        drawn = pool.draw(rows[fs_positions], wanted_shots[fs_positions], spare=SPARE_EXEMPLARS) if pool else []
         batch = []
         for position, exemplars in zip(fs_positions.tolist(), drawn):
             task = row_task[position]

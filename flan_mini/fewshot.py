@@ -3,7 +3,8 @@
 A few-shot row's exemplars come from the same source's selected rows of the same task (and the
 same `exemplar_match` fields, e.g. language). Never the row itself, an identical row, or a row of
 the same item (another solution of the same problem). The draw is a seeded function of the row's
-key and of which rows there are, never of their order. Exemplars are then pruned FLAN-style: keep
+key and of which rows there are (keys, task / exemplar_match / item columns), never of their order
+(tests/test_fewshot_order.py). Exemplars are then pruned FLAN-style: keep
 them from the first while the whole example (every turn) fits the budget.
 
 Two layouts. Inline (FLAN 2022's FewShotPattern grammar), with input_prefix "Q: ",
@@ -23,52 +24,66 @@ import numpy as np
 import pyarrow as pa
 
 from .keys import hash_strings, mix64, ranks, row_keys, salt
+from .fewshot_prune import prune
 from .lengths import Measure
 from .render import Pattern, Template, render_texts
 
 
-def draw_exemplars(table, spec, keys, queries, wanted, seed, source, spare: int = 0) -> list[list[int]]:
-    """For each query row, up to `wanted + spare` exemplar rows: same task and match fields, not the same key or
-    item. The `spare` ones, drawn after the first `wanted`, replace exemplars that do not fit the budget.
+@dataclass
+class ExemplarPool:
+    """Who may be whose exemplar: every candidate row's key, group (task + exemplar_match fields) and item, and
+    the rows sorted by (group, seeded rank of the key). Built once per source; a function of those columns only,
+    so the same rows in any order (or any batch layout) make the same pool, up to rows with equal keys (copies)."""
 
-    The pool of a group is ordered by a seeded rank of the keys, so it depends only on which rows
-    there are. A query draws positions in its pool by hashing its own key with 0, 1, 2, ...;
-    a drawn row is skipped if it is the query itself (same key), of the same item, or drawn
-    already. Example: pool [r3, r9, r4], query key k: mix64(k+0) % 3 = 1 -> r9; mix64(k+1) % 3 = 1
-    again -> skipped; mix64(k+2) % 3 = 0 -> r3.
-    """
-    if not len(queries):
-        return []
-    n = table.num_rows
-    group_fields = tuple(f for f in ((spec.task_field,) if spec.task_field else ()) + tuple(spec.exemplar_match))
-    group = row_keys(table, group_fields) if group_fields else np.zeros(n, np.uint64)
-    pool_rank = ranks(keys, salt(seed, source, "exemplar-pool"))
-    order = np.lexsort((pool_rank, group))
-    sorted_group = group[order]
-    starts = np.searchsorted(sorted_group, group[queries], side="left")
-    ends = np.searchsorted(sorted_group, group[queries], side="right")
-    sizes = (ends - starts).astype(np.uint64)
-    item = hash_strings(table.column(spec.item_field)) if spec.item_field else keys
-    wanted = wanted + spare
-    tries = int(wanted.max()) * 3 + 8
-    draw_salt = np.uint64(salt(seed, source, "exemplar-draw"))
-    base = mix64(keys[queries] ^ draw_salt)
-    with np.errstate(over="ignore"):
-        attempts = mix64(base[:, None] + np.arange(tries, dtype=np.uint64)[None, :])
-    offsets = (attempts % np.maximum(sizes, 1)[:, None]).astype(np.int64)
-    candidates = order[np.minimum(starts[:, None] + offsets, max(n - 1, 0))]
-    usable = (keys[candidates] != keys[queries][:, None]) & (item[candidates] != item[queries][:, None])
-    usable &= (sizes > 1)[:, None]
-    out = []
-    for want, cands, ok in zip(wanted.tolist(), candidates.tolist(), usable.tolist()):
-        chosen: list[int] = []
-        for candidate, good in zip(cands, ok):
-            if good and candidate not in chosen:
-                chosen.append(candidate)
-                if len(chosen) == want:
-                    break
-        out.append(chosen)
-    return out
+    keys: np.ndarray
+    group: np.ndarray
+    item: np.ndarray
+    order: np.ndarray  # row indices by (group, pool rank)
+    sorted_group: np.ndarray
+    draw_salt: np.uint64
+
+    @classmethod
+    def build(cls, table, spec, keys: np.ndarray, seed: int, source: str) -> "ExemplarPool":
+        group_fields = tuple(f for f in ((spec.task_field,) if spec.task_field else ()) + tuple(spec.exemplar_match))
+        group = row_keys(table, group_fields) if group_fields else np.zeros(table.num_rows, np.uint64)
+        item = hash_strings(table.column(spec.item_field)) if spec.item_field else keys
+        order = np.lexsort((ranks(keys, salt(seed, source, "exemplar-pool")), group))
+        return cls(keys, group, item, order, group[order], np.uint64(salt(seed, source, "exemplar-draw")))
+
+    def draw(self, queries: np.ndarray, wanted: np.ndarray, spare: int = 0) -> list[list[int]]:
+        """For each query row, up to `wanted + spare` exemplar rows: same task and match fields, not the same key
+        or item. The `spare` ones, drawn after the first `wanted`, replace exemplars that do not fit the budget.
+
+        A query draws positions in its group's stretch of the pool by hashing its own key with 0, 1, 2, ...;
+        a drawn row is skipped if it is the query itself (same key), of the same item, or drawn already.
+        Example: pool [r3, r9, r4], query key k: mix64(k+0) % 3 = 1 -> r9; mix64(k+1) % 3 = 1 again -> skipped;
+        mix64(k+2) % 3 = 0 -> r3.
+        """
+        if not len(queries):
+            return []
+        keys, item, n = self.keys, self.item, len(self.keys)
+        starts = np.searchsorted(self.sorted_group, self.group[queries], side="left")
+        ends = np.searchsorted(self.sorted_group, self.group[queries], side="right")
+        sizes = (ends - starts).astype(np.uint64)
+        wanted = wanted + spare
+        tries = int(wanted.max()) * 3 + 8
+        base = mix64(keys[queries] ^ self.draw_salt)
+        with np.errstate(over="ignore"):
+            attempts = mix64(base[:, None] + np.arange(tries, dtype=np.uint64)[None, :])
+        offsets = (attempts % np.maximum(sizes, 1)[:, None]).astype(np.int64)
+        candidates = self.order[np.minimum(starts[:, None] + offsets, max(n - 1, 0))]
+        usable = (keys[candidates] != keys[queries][:, None]) & (item[candidates] != item[queries][:, None])
+        usable &= (sizes > 1)[:, None]
+        out = []
+        for want, cands, ok in zip(wanted.tolist(), candidates.tolist(), usable.tolist()):
+            chosen: list[int] = []
+            for candidate, good in zip(cands, ok):
+                if good and candidate not in chosen:
+                    chosen.append(candidate)
+                    if len(chosen) == want:
+                        break
+            out.append(chosen)
+        return out
 
 
 @dataclass
@@ -96,9 +111,10 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
 
     Three passes, so that rendering and measuring are batched: (1) render each needed
     (template part, row) once, per template part over all its rows; (2) build the candidate
-    blocks and measure every distinct text in one call; (3) keep leading exemplars while the whole
-    example fits the budget (FLAN's pruning). Example, budget 100: query 40, blocks 30, 25, 20 ->
-    40+30 = 70, +25 = 95, +20 = 115 > 100: two exemplars kept.
+    blocks and keep leading exemplars while the whole example fits the budget (FLAN's pruning,
+    fewshot_prune.py: texts measured in batches, tokens counted only where bounds cannot decide);
+    (3) lay out the turns. Example, budget 100: query 40, blocks 30, 25, 20 -> 40+30 = 70,
+    +25 = 95, +20 = 115 > 100: two exemplars kept.
     """
     if not layouts:
         return []
@@ -142,22 +158,12 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
         else:
             fixed = [query_x, query_y]
         plans.append((usable, blocks, fixed))
-    distinct = sorted({t for _, blocks, fixed in plans for t in [*fixed, *(x for b in blocks for x in b)]})
-    length = dict(zip(distinct, measure.lengths(distinct)))
+    choices = prune([(blocks, fixed, layout.wanted or len(blocks)) for layout, (_, blocks, fixed) in zip(layouts, plans)],
+                    measure, budget)
 
-    # (3) prune and assemble
+    # (3) assemble
     kept = []
-    for layout, (usable, blocks, fixed) in zip(layouts, plans):
-        total, chosen = sum(length[t] for t in fixed), []
-        limit = layout.wanted or len(blocks)
-        for index, block in enumerate(blocks):
-            size = sum(length[t] for t in block)
-            if budget is not None and total + size > budget:
-                continue  # too long here: the next drawn exemplar takes its place
-            total += size
-            chosen.append(index)
-            if len(chosen) == limit:
-                break
+    for layout, (usable, blocks, fixed), chosen in zip(layouts, plans, choices):
         if not chosen:
             continue
         layout.kept = [usable[i] for i in chosen]
@@ -169,3 +175,4 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
             layout.turns = [t for block in picked for t in block] + fixed
         kept.append(layout)
     return kept
+

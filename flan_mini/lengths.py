@@ -1,10 +1,15 @@
-"""Measuring text length for few-shot budgets: characters, or tokens of a named tokenizer when available."""
+"""Measuring text length for few-shot budgets: characters, or tokens of a named tokenizer when available.
+
+`bounds` gives an upper bound per text without tokenising where the tokenizer allows it (token_bound.py):
+callers compare bounds with the budget first and ask `lengths` only for the texts that might not fit.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .errors import FlanMiniError
+from .token_bound import byte_slack, utf8_lengths
 
 
 class Measure:
@@ -12,9 +17,16 @@ class Measure:
 
     unit = "chars"
     name: str | None = None
+    source: str | None = None  # where the tokenizer is loaded from (render_spec.py rebuilds the measure from it)
 
     def lengths(self, texts: list[str]) -> list[int]:
         return [len(t) for t in texts]
+
+    bounds_exact = True  # `bounds` are the lengths themselves
+
+    def bounds(self, texts: list[str]) -> list[int]:
+        """An upper bound of each text's length (here the length)."""
+        return self.lengths(texts)
 
 
 class TokenMeasure(Measure):
@@ -22,13 +34,37 @@ class TokenMeasure(Measure):
 
     unit = "tokens"
 
-    def __init__(self, tokenizer, name: str):
-        self.tokenizer, self.name = tokenizer, name
+    def __init__(self, tokenizer, name: str, source: str | None = None):
+        self.tokenizer, self.name, self.source = tokenizer, name, source or name
 
     def lengths(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
-        return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+        return count_tokens(self.tokenizer, texts)
+
+    @property
+    def slack(self) -> int | None:
+        """tokens <= UTF-8 bytes + slack for this tokenizer (token_bound.py), or None when that is not proved."""
+        if not hasattr(self, "_slack"):
+            self._slack = byte_slack(self.tokenizer)
+        return self._slack
+
+    @property
+    def bounds_exact(self) -> bool:
+        return self.slack is None
+
+    def bounds(self, texts: list[str]) -> list[int]:
+        """UTF-8 bytes + slack per text, without tokenising; the token counts when no bound is proved."""
+        if self.slack is None:
+            return self.lengths(texts)
+        return [length + self.slack for length in utf8_lengths(texts)]
+
+
+def count_tokens(tokenizer, texts: list[str]) -> list[int]:
+    """Tokens of each text, special tokens not added. `encode_batch_fast` (tokenizers >= 0.21) gives the same ids
+    without computing character offsets, which nothing here reads: about 1.5x faster."""
+    encode = getattr(tokenizer, "encode_batch_fast", None) or tokenizer.encode_batch
+    return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
 
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -68,12 +104,20 @@ def load_measure(name: str | None, base_dir: Path, *, allow_download: bool = Fal
     except ImportError:
         return _unavailable(name, "the `tokenizers` package is not installed (pip install tokenizers)", allow_download)
     try:
-        return TokenMeasure(load_tokenizer(name, base_dir, allow_download=allow_download), name), None
+        return TokenMeasure(load_tokenizer(name, base_dir, allow_download=allow_download), name, _source(name, base_dir)), None
     except Exception as exc:  # any failure to find or parse it means "not available"
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         if type(exc).__name__ == "LocalEntryNotFoundError":  # huggingface_hub's "not cached, and not fetching"
             reason = "not in the local Hugging Face cache"
         return _unavailable(name, reason, allow_download)
+
+
+def _source(name: str, base_dir: Path | None) -> str:
+    """The tokenizer's file as an absolute path when it is local (so any process finds it), else the Hub id."""
+    local = Path(name).expanduser()
+    if not local.is_absolute() and base_dir is not None:
+        local = base_dir / local
+    return str(local.resolve()) if local.exists() else name
 
 
 def _unavailable(name: str, reason: str, allow_download: bool) -> tuple[Measure, str]:

@@ -55,7 +55,6 @@ from .sharegpt_clean import (
     CleanOptions,
     clean_conversation,
     first_exchange_key,
-    split_points,
 )
 from .sharegpt_dedup import EXCHANGE, HIDDEN, ORDER, drop_repeats, repeated_records
 from .sharegpt_read import INVALID_JSON, first_json_record, iter_json_array, iter_json_lines, iter_parquet
@@ -269,13 +268,10 @@ class ShareGPTAdapter(Adapter):
             question, answer = first_exchange_key(cleaned)
             exchange = to_int64(xxhash.xxh3_64_intdigest(f"{question}\x00{answer}".encode("utf-8", "surrogatepass")))
 
-        budget = self.splitter.budget()
-        lengths = self.splitter.pair_lengths(cleaned) if budget is not None else [0] * (len(cleaned) // 2)
-        pieces = split_points(lengths, budget)
+        pieces = self.splitter.pieces(cleaned)
         if len(pieces) >= 1 << PIECE_BITS:
             return rows.reject(index, record_id, TOO_MANY_PIECES)
-        for part, (start, end) in enumerate(pieces):
-            over = budget is not None and end - start == 1 and lengths[start] > budget
+        for part, (start, end, over) in enumerate(pieces):
             rows.piece(index, record_id, part, 2 * start, cleaned[2 * start : 2 * end], order=order, exchange=exchange,
                        over_budget=over, digest=order if len(pieces) == 1 else None)
 
