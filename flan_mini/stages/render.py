@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 
 from .. import bigtext
-from ..compose import render_rows
+from ..compose import render_rows, render_source
+from ..render_spec import RenderSpec
 from ..sample import GROUP, KEY, RANK, Selection
 from ..shards import OUTPUT_SCHEMA, TURN
 from ..sources.kinds import FlanPassthrough, ReadyConversations
@@ -35,13 +36,14 @@ def make_ids(name: str, keys: np.ndarray) -> pa.Array:
     )
 
 
-def output_kind(source, table: pa.Table, seed: int):
+def output_kind(adapter, spec, table: pa.Table, seed: int):
     """(conversations, template_id, template_type, num_shots, failed, stats) by the kind of output the source
     gives: ready conversations (chat sources), FLAN's templated passthrough, or rows rendered from templates.
 
-    The only place the adapter's kind (sources/kinds.py) is read.
+    The only place the adapter's kind (sources/kinds.py) is read. `spec` is the source's RenderSpec, or its
+    plain RenderDescription (rebuilt once per process), or None for ready conversations.
     """
-    adapter, n = source.adapter, table.num_rows
+    n = table.num_rows
     stats: dict = {}
     if isinstance(adapter.kind, ReadyConversations):
         conversations = bigtext.fit(table.column(adapter.kind.field))
@@ -50,7 +52,9 @@ def output_kind(source, table: pa.Table, seed: int):
         template_type = pa.array(["chat"] * n, pa.string())
         num_shots = pa.array(np.zeros(n, np.int32))
     else:
-        rendered = render_rows(table, source.render, table.column(KEY).to_numpy(), seed, source.config.name)
+        keys, name = table.column(KEY).to_numpy(), adapter.config.name
+        rendered = (render_rows(table, spec, keys, seed, name) if isinstance(spec, RenderSpec)
+                    else render_source(spec, table, keys, seed, name))
         conversations, template_id, failed = rendered.conversations, rendered.template_id, dict(rendered.failed)
         template_type, num_shots, stats = rendered.template_type, rendered.num_shots, rendered.stats
     if isinstance(adapter.kind, FlanPassthrough):
@@ -59,18 +63,19 @@ def output_kind(source, table: pa.Table, seed: int):
     return conversations, template_id, template_type, num_shots, failed, stats
 
 
-def render_source(source, selection: Selection, seed: int) -> Candidates:
-    """One source's candidates: output columns plus bookkeeping, in selection order; blank renders as removals."""
-    table, adapter = selection.table, source.adapter
+def render_table(adapter, spec, table: pa.Table, seed: int) -> tuple[pa.Table, dict[str, np.ndarray], dict]:
+    """The task: one source's selected rows as output columns plus bookkeeping, in selection order, with the
+    masks of the rows that rendered blank (by reason) and the render stats. Plain arguments, so it can run in
+    another process (a source renders in one call: its few-shot share and exemplar pool are source-wide)."""
+    name = adapter.config.name
     keys = table.column(KEY).to_numpy()
     n = table.num_rows
-    conversations, template_id, template_type, num_shots, failed, stats = output_kind(source, table, seed)
-    ids = make_ids(source.config.name, keys)
+    conversations, template_id, template_type, num_shots, failed, stats = output_kind(adapter, spec, table, seed)
     columns = {
-        "id": ids,
+        "id": make_ids(name, keys),
         "source": adapter.source_column(table),
         "conversations": conversations,
-        "recipe_source": pa.array([source.config.name] * n, pa.string()),
+        "recipe_source": pa.array([name] * n, pa.string()),
         "template_id": template_id,
         "template_type": template_type,
         "num_shots": num_shots,
@@ -79,28 +84,42 @@ def render_source(source, selection: Selection, seed: int) -> Candidates:
     }
     columns.update(adapter.output_columns(table, columns))  # values kept from the source's own columns
     out = pa.Table.from_pydict(columns, schema=bigtext.schema_with(OUTPUT_SCHEMA, columns))  # wide past 2 GiB
-    for name in (KEY, RANK, GROUP):
-        out = out.append_column(name, table.column(name))
+    for column in (KEY, RANK, GROUP):
+        out = out.append_column(column, table.column(column))
     task = table.column(adapter.task_field).cast(pa.string()) if adapter.task_field else pa.nulls(n, pa.string())
-    out = out.append_column(TASK, task)
-    candidates = Candidates(source, out, selection.counts, selection.quotas, stats)
-    for reason, mask in failed.items():
-        candidates = candidates.removing(removals(ids.filter(pa.array(mask)), reason))
-    return candidates
+    return out.append_column(TASK, task), failed, stats
 
 
 def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stats]:
-    """The stage: every source's candidates.
+    """The stage: every source's candidates, one task per source on the executor.
 
-    It consumes `selections` as it goes, so a source's raw rows are freed as soon as its candidates exist
-    (the stage's input is not needed afterwards, and holding every source's twice would double the peak).
+    Locally a source renders in this process's main thread (the template sandbox's time limit needs it) with
+    its resolved spec; elsewhere the task gets the spec's plain description. Jobs take the selections off
+    `selections` as they are handed out, so a source's raw rows are freed once rendered (holding every
+    source's twice would double the peak).
     """
+    executor, sources = context.executor, context.plan.sources
+    local = executor.name == "local"
+
+    facts = []  # each source's selection counts and quotas, kept as its job is handed out
+
+    def jobs():
+        for source in sources:
+            selection = selections.pop(0)
+            facts.append((selection.counts, selection.quotas))
+            spec = source.render if local or source.render is None else source.render.description
+            yield source.adapter, spec, selection.table, context.seed
+
+    results = (render_table(*job) for job in jobs()) if local else executor.map(render_table, jobs())
     built, stats = [], Stats()
     with context.reporter.task("render", total=sum(s.table.num_rows for s in selections)) as task:
-        for source in context.plan.sources:
-            selection = selections.pop(0)
-            built.append(render_source(source, selection, context.seed))
-            task.update(selection.table.num_rows)
-            del selection
-            stats += Stats(built[-1].rows, built[-1].rows - int(built[-1].out_mask().sum()), built[-1].removed_counts())
+        for source, (table, failed, render_stats) in zip(sources, results):
+            counts, quotas = facts.pop(0)
+            candidates = Candidates(source, table, counts, quotas, render_stats)
+            ids = table.column("id")
+            for reason, mask in failed.items():
+                candidates = candidates.removing(removals(ids.filter(pa.array(mask)), reason))
+            built.append(candidates)
+            task.update(table.num_rows)
+            stats += Stats(candidates.rows, candidates.rows - int(candidates.out_mask().sum()), candidates.removed_counts())
     return Mixture(tuple(built)), stats
