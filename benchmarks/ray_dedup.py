@@ -146,42 +146,10 @@ class ProcessPeaks:
 # ---------------------------------------------------------------- one run (a subprocess)
 
 
-class _MiniRayExecutor:
-    """Used only when flan_mini.executor_ray is absent: Ray Core tasks in submission order, share = ray.put."""
-
-    name = "ray"
-
-    def __init__(self, workers: int):
-        import ray
-
-        ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-                 object_store_memory=2 << 30)
-        self.ray, self.workers, self.remote = ray, workers, {}
-
-    def map(self, fn, jobs, *, inflight=None):
-        remote = self.remote.setdefault(fn, self.ray.remote(fn))
-        pending = collections.deque()
-        for job in jobs:
-            pending.append(remote.remote(*job))
-            while len(pending) >= (inflight or 2 * self.workers):
-                yield self.ray.get(pending.popleft())
-        while pending:
-            yield self.ray.get(pending.popleft())
-
-    def share(self, value):
-        return self.ray.put(value)
-
-    def close(self):
-        self.ray.shutdown()
-
-
 def _ray_executor(workers: int):
-    try:
-        from flan_mini.executor import make_executor
+    from flan_mini.executor import make_executor
 
-        return make_executor("ray", workers=workers), "flan_mini.executor_ray"
-    except ImportError:
-        return _MiniRayExecutor(workers), "benchmark's minimal Ray executor"
+    return make_executor("ray", workers=workers), "flan_mini.executor_ray"
 
 
 def run_one(millions: float, executor_name: str, workers: int, cache: Path, mode: str) -> dict:
