@@ -170,7 +170,7 @@ def build_manifest(plan, written, input_digests: dict, executor: dict) -> dict:
     """The manifest of a build: `plan` (plan.Plan), `written` (stages.write.Written: the shards, each source's
     record and the blocks of the files beside the shards), the inputs' sha256 by path, and
     `executor.describe()` (where it ran; not part of the output's identity, so the card does not show it).
-    Stage timings are added by the build once every stage has run."""
+    Stage timings and memory (`stage_memory`) are added by the build once every stage has run."""
     recipe, shards = plan.recipe, written.shards
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -197,6 +197,17 @@ def build_manifest(plan, written, input_digests: dict, executor: dict) -> dict:
         manifest["exports"] = written.blocks["exports"]
     manifest["executor"] = executor
     return manifest
+
+
+def stage_memory(run) -> dict:
+    """The manifest's `memory` block from a `StagesRun`: the build process's peak resident memory per stage, MiB."""
+    peaks = {name: round(value / 2**20, 1) for name, value in run.peak_bytes.items()}
+    return {
+        "peak_rss_mib": {**peaks, "build": max(peaks.values(), default=0.0)},
+        "measured": ("this process's resident high-water mark, reset as each stage starts" if run.exact_memory else
+                     "this process's peak resident memory so far as each stage ends (no per-stage reset here)")
+        + "; worker processes (dedup's, Ray's) are not included",
+    }
 
 
 def write_manifest(folder: Path, manifest: dict) -> Path:

@@ -17,7 +17,7 @@ from .atomic import atomic_folder
 from .decontam.stage import Decontaminator
 from .executor import Executor, LocalExecutor
 from .hub import PushResult, push_folder
-from .manifest import write_manifest
+from .manifest import stage_memory, write_manifest
 from .plan import Plan
 from .progress import Reporter
 from .shards import file_sha256
@@ -83,9 +83,10 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
             # Input checksums are computed beside the stages (hashlib releases the GIL); the manifest waits for them.
             checksums = background.submit(_checksums, executor, paths)
             context = Context(plan, executor, reporter, folder, workers, decontaminator, checksums)
-            manifest, seconds, _ = run_stages(stages_of(plan), plan, context)
-            seconds["total"] = time.perf_counter() - started
+            manifest, run = run_stages(stages_of(plan), plan, context)
+            seconds = {**run.seconds, "total": time.perf_counter() - started}
             manifest["stages"] = {name: round(value, 3) for name, value in seconds.items()}
+            manifest["memory"] = stage_memory(run)
             write_manifest(folder, manifest)  # again, with the timings (the card does not read them)
     finally:
         if own_executor:

@@ -54,13 +54,32 @@ def test_the_loop_chains_stages_times_and_reports_each_and_frees_every_input():
         alive = watched["first"]() is not None  # the first stage's output, after the second has run
         return (sum(rows), alive), Stats(len(rows), 1)
 
-    result, seconds, stats = run_stages([Stage("one", first), Stage("two", second), Stage("three", third)], 6, context)
+    result, run = run_stages([Stage("one", first), Stage("two", second), Stage("three", third)], 6, context)
     assert result == (2 + 6 + 10, False)
-    assert list(seconds) == ["one", "two", "three"] and all(s >= 0 for s in seconds.values())
-    assert stats["two"] == Stats(6, 3, {"even": 3})
+    assert list(run.seconds) == ["one", "two", "three"] and all(s >= 0 for s in run.seconds.values())
+    assert list(run.peak_bytes) == ["one", "two", "three"] and all(b > 0 for b in run.peak_bytes.values())
+    assert run.stats["two"] == Stats(6, 3, {"even": 3})
     lines = [line for line in log.getvalue().splitlines() if line.startswith("flan-mini: ")]
     assert [line.split(":")[1].strip() for line in lines] == ["one", "two", "three"]
     assert "flan-mini: two: 6 rows in, 3 out (even 3) in " in log.getvalue()
+    assert ", peak " in lines[1] and lines[1].endswith(" GiB")
+
+
+def test_each_stage_reports_its_own_memory_peak_not_an_earlier_one():
+    context = Context(plan=None, executor=LocalExecutor(1), reporter=Reporter("quiet"), folder=None)
+    size = 256 << 20
+
+    def big(data, context):
+        block = bytearray(size)  # touched: 256 MiB resident while this stage runs, freed when it returns
+        return len(block), Stats(0, 0)
+
+    def small(data, context):
+        return data, Stats(0, 0)
+
+    _, run = run_stages([Stage("big", big), Stage("small", small)], None, context)
+    assert run.peak_bytes["big"] >= size
+    if run.exact_memory:  # Linux: each stage's high-water mark is reset as it starts
+        assert run.peak_bytes["small"] < run.peak_bytes["big"] - size // 2
 
 
 class _Recording(LocalExecutor):
@@ -101,6 +120,9 @@ def test_a_build_runs_its_tasks_on_its_executor_and_records_where_it_ran(tmp_pat
     written = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert written["executor"] == {"name": "recording", "workers": 2}
     assert list(written["stages"]) == ["select", "render", "pick", "shuffle", "write", "reports", "manifest", "card", "total"]
+    peaks = written["memory"]["peak_rss_mib"]
+    assert list(peaks) == ["select", "render", "pick", "shuffle", "write", "reports", "manifest", "card", "build"]
+    assert all(value > 0 for value in peaks.values()) and peaks["build"] == max(peaks.values())
     assert "recording" not in (tmp_path / "out" / "README.md").read_text()  # where it ran is not the card's business
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..executor import Executor
+from ..peak_memory import PeakMemory
 from ..progress import Reporter
 
 if TYPE_CHECKING:
@@ -77,14 +78,29 @@ class Stage:
     run: Callable[[Any, Context], tuple[Any, Stats]]
 
 
-def run_stages(stages: Iterable[Stage], data: Any, context: Context) -> tuple[Any, dict[str, float], dict[str, Stats]]:
-    """Run `stages` in order, each on the previous one's output; returns the last output, each stage's seconds
-    and each stage's stats. Reports a line per stage (quiet reporters print nothing)."""
-    seconds: dict[str, float] = {}
-    stats: dict[str, Stats] = {}
+@dataclass
+class StagesRun:
+    """What `run_stages` measured: per stage, in order, its seconds, its stats and this process's peak resident
+    bytes while it ran (peak_memory.py; `exact_memory` False: each figure is the process's peak so far)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, Stats] = field(default_factory=dict)
+    peak_bytes: dict[str, int] = field(default_factory=dict)
+    exact_memory: bool = True
+
+
+def run_stages(stages: Iterable[Stage], data: Any, context: Context) -> tuple[Any, StagesRun]:
+    """Run `stages` in order, each on the previous one's output; returns the last output and what each stage
+    took. Reports a line per stage (quiet reporters print nothing)."""
+    run = StagesRun()
+    probe = PeakMemory()
     for stage in stages:
+        probe.start()
         clock = time.perf_counter()
-        data, stats[stage.name] = stage.run(data, context)  # rebinding `data` lets the stage's input go
-        seconds[stage.name] = time.perf_counter() - clock
-        context.reporter.log(f"flan-mini: {stage.name}: {stats[stage.name].summary()} in {seconds[stage.name]:.2f}s")
-    return data, seconds, stats
+        data, run.stats[stage.name] = stage.run(data, context)  # rebinding `data` lets the stage's input go
+        run.seconds[stage.name] = time.perf_counter() - clock
+        run.peak_bytes[stage.name] = probe.peak()
+        context.reporter.log(f"flan-mini: {stage.name}: {run.stats[stage.name].summary()} in "
+                             f"{run.seconds[stage.name]:.2f}s, peak {run.peak_bytes[stage.name] / 2**30:.2f} GiB")
+    run.exact_memory = probe.exact
+    return data, run

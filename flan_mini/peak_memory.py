@@ -1,0 +1,64 @@
+"""This process's peak resident memory per stretch of work (a build stage): exact on Linux, a lower bound elsewhere.
+
+On Linux the kernel keeps the process's resident high-water mark (`VmHWM` in /proc/self/status) and lets the
+process reset it to the current size (writing 5 to /proc/self/clear_refs, Linux >= 4.0), so each stage's own
+peak is read without a sampling thread and without missing a short spike. Elsewhere only the lifetime peak
+(`ru_maxrss`) exists: a stage's figure is then the peak so far, reported as such (`exact` is False).
+
+Worker processes (dedup's forked workers, Ray's tasks) are not this process: their memory is not counted here.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_RESET_HIGH_WATER_MARK = "5"
+
+
+def _high_water_mark() -> int | None:
+    """VmHWM in bytes, or None where /proc does not give it."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _lifetime_peak() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, kB on Linux
+
+
+class PeakMemory:
+    """Peak resident bytes between `start()` and `peak()`.
+
+        probe = PeakMemory()
+        probe.start(); run_stage(); probe.peak()
+    """
+
+    def __init__(self):
+        self.exact = _high_water_mark() is not None and self._can_reset()
+
+    @staticmethod
+    def _can_reset() -> bool:
+        try:
+            _CLEAR_REFS.write_text(_RESET_HIGH_WATER_MARK)
+            return True
+        except OSError:  # no /proc (macOS), or a kernel or sandbox that refuses the write
+            return False
+
+    def start(self) -> None:
+        if self.exact and not self._can_reset():
+            self.exact = False
+
+    def peak(self) -> int:
+        """The peak since `start()` (exact), or the process's peak so far (not exact)."""
+        if self.exact and (mark := _high_water_mark()) is not None:
+            return mark
+        return _lifetime_peak()
