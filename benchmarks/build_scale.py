@@ -11,10 +11,15 @@ published layouts with realistic sizes and lengths:
 - ShareGPT: 94,000 conversations of several KB (the V3 JSON array, ~660 MB; benchmarks/sharegpt.py's file).
 Then runs the paper's recipe (recipes/flan_mini.yaml's sources and options, pointed at these files) with a
 dedup stage, each size in a fresh `flan-mini build` process, and prints wall time per stage and in total,
-rows per second and the peak RSS of the build process.
+rows per second and the peak RSS of the build process, and each stage's peak RSS (the manifest's `memory`).
+
+Each run is compared with the previous figures for its size and workers in benchmarks/build_scale_previous.json
+(committed; where and how each was measured is recorded with it): a "x previous" line per run gives the ratio of
+every stage's time and peak. `--save-previous` replaces those figures with this run's.
 
     python benchmarks/build_scale.py                     # 0.1M, 0.5M and 1.34M rows, 2 workers
     python benchmarks/build_scale.py --sizes 1.34 --workers 1 2   # output identical for both (checked)
+    python benchmarks/build_scale.py --sizes 1.34 --save-previous  # record this run as the figures to beat
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache" / "scale"
 PAPER = 1_340_153
+PREVIOUS = ROOT / "benchmarks" / "build_scale_previous.json"
+STAGES = ["select", "render", "dedup", "decontaminate", "pick", "shuffle", "write", "reports", "card"]
 
 FLAN = {  # recipe source -> (task_source, rows)
     "flan2021": ("Flan2021", 2_000_000),
@@ -212,7 +219,26 @@ def run(recipe: Path, out: Path, workers: int) -> dict:
     manifest = json.loads((out / "manifest.json").read_text())
     return {"rows": manifest["output"]["rows"], "wall": wall, "peak_mib": max(peak, before) / 1024,
             "stages": manifest["stages"], "shards": [s["sha256"] for s in manifest["output"]["shards"]],
+            "stage_peak_mib": manifest.get("memory", {}).get("peak_rss_mib", {}),
             "dedup": (manifest.get("dedup") or {}).get("exact", 0) + (manifest.get("dedup") or {}).get("near", 0)}
+
+
+def _key(size: float, workers: int) -> str:
+    return f"{size}M rows, {workers} workers"
+
+
+def _ratio(now, before):
+    return now / before if now is not None and before else None
+
+
+def _row(values: dict, spec: str) -> str:
+    """One figure per stage in STAGES order, blank for a stage that did not run."""
+    return " ".join(f"{format(values[s], spec):>8}" if values.get(s) is not None else f"{'':>8}" for s in STAGES)
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or "an unknown commit"
 
 
 def main() -> None:
@@ -220,6 +246,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.5, 1.34], help="output sizes, millions of rows")
     parser.add_argument("--workers", type=int, nargs="+", default=[2], help="--workers values to run each size with")
     parser.add_argument("--keep", action="store_true", help="keep the built folders under benchmarks/.cache/scale/")
+    parser.add_argument("--save-previous", action="store_true",
+                        help=f"record this run's figures in {PREVIOUS.name} as the ones the next run compares with")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -241,13 +269,33 @@ def main() -> None:
             results.append((size, workers, result))
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
-    stage_names = ["select", "render", "dedup", "decontaminate", "pick", "shuffle", "write", "reports", "card"]
-    print(f"{'rows out':>10} {'workers':>7} " + " ".join(f"{s:>8}" for s in stage_names)
+    previous = json.loads(PREVIOUS.read_text()) if PREVIOUS.exists() else {}
+    print("seconds per stage, and the build process's peak RSS (MiB) per stage")
+    print(f"{'rows out':>10} {'workers':>7} {'':>8} " + " ".join(f"{s[:8]:>8}" for s in STAGES)
           + f" {'total s':>8} {'rows/s':>8} {'peak RSS MiB':>12} {'dups':>6}")
     for size, workers, r in results:
-        stages = " ".join(f"{r['stages'].get(s, 0.0):>8.1f}" for s in stage_names)
-        print(f"{r['rows']:>10,} {workers:>7} {stages} {r['wall']:>8.1f} {r['rows'] / r['wall']:>8,.0f} "
-              f"{r['peak_mib']:>12,.0f} {r['dedup']:>6,}")
+        print(f"{r['rows']:>10,} {workers:>7} {'seconds':>8} " + _row(r["stages"], ".1f")
+              + f" {r['wall']:>8.1f} {r['rows'] / r['wall']:>8,.0f} {r['peak_mib']:>12,.0f} {r['dedup']:>6,}")
+        if r["stage_peak_mib"]:
+            print(f"{'':>10} {'':>7} {'peak MiB':>8} " + _row(r["stage_peak_mib"], ",.0f"))
+        if (before := previous.get(_key(size, workers))) is not None:
+            times = {s: _ratio(r["stages"].get(s), before["stages"].get(s)) for s in STAGES}
+            print(f"{'':>10} {'':>7} {'x prev s':>8} " + _row(times, ".2f") + f" {r['wall'] / before['wall']:>8.2f}"
+                  f" {'':>8} {r['peak_mib'] / before['peak_mib']:>12.2f}")
+            if r["stage_peak_mib"] and before.get("stage_peak_mib"):
+                peaks = {s: _ratio(r["stage_peak_mib"].get(s), before["stage_peak_mib"].get(s)) for s in STAGES}
+                print(f"{'':>10} {'':>7} {'x prev M':>8} " + _row(peaks, ".2f"))
+            print(f"{'':>10} {'':>7} previous: {before['measured']}")
+    if args.save_previous:
+        for size, workers, r in results:
+            previous[_key(size, workers)] = {
+                "wall": round(r["wall"], 1), "peak_mib": round(r["peak_mib"]),
+                "stages": {s: round(v, 1) for s, v in r["stages"].items()}, "stage_peak_mib": r["stage_peak_mib"],
+                "measured": f"build_scale.py --sizes {size} --workers {workers} at {_commit()}, "
+                            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            }
+        PREVIOUS.write_text(json.dumps(previous, indent=2) + "\n")
+        print(f"saved as the previous figures: {PREVIOUS.relative_to(ROOT)}")
     by_size: dict = {}
     for size, workers, r in results:
         by_size.setdefault(size, set()).add(tuple(r["shards"]))
