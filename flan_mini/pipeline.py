@@ -21,6 +21,8 @@ from .manifest import stage_memory, write_manifest
 from .plan import Plan
 from .progress import Reporter
 from .shards import file_sha256
+from .sources.files import InputFile
+from .sources.localize import local_file
 from .stages import pick, removals, render, select, write
 from .stages.contract import Context, Stage, run_stages
 from .stages.render import make_ids  # noqa: F401  (preview.py's ids are the build's)
@@ -55,8 +57,13 @@ def _decontam(plan: Plan):
     return section if section is not None and section.enabled else None
 
 
-def _checksums(executor: Executor, paths: list) -> dict:
-    return dict(zip(paths, executor.map(file_sha256, [(path,) for path in paths])))
+def input_sha256(file: InputFile) -> str:
+    """One input's sha256, read where the task runs (a Hub input is fetched there if it is not)."""
+    return file_sha256(local_file(file).path)
+
+
+def _checksums(executor: Executor, files: list[InputFile]) -> dict:
+    return dict(zip((f.path for f in files), executor.map(input_sha256, [(file,) for file in files])))
 
 
 def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, workers: int | None = None,
@@ -77,11 +84,11 @@ def build(plan: Plan, *, reporter: Reporter | None = None, push: bool = True, wo
     # Benchmarks are read and indexed first: a broken benchmark file fails the build before any work.
     decontam = _decontam(plan)
     decontaminator = Decontaminator.load(decontam, plan.loaded.base_dir) if decontam else None
-    paths = list(dict.fromkeys(f.path for s in plan.sources for f in s.files))
+    files = list({f.path: f for s in plan.sources for f in s.files}.values())
     try:
         with atomic_folder(plan.out_dir) as folder, ThreadPoolExecutor(max_workers=1) as background:
             # Input checksums are computed beside the stages (hashlib releases the GIL); the manifest waits for them.
-            checksums = background.submit(_checksums, executor, paths)
+            checksums = background.submit(_checksums, executor, files)
             context = Context(plan, executor, reporter, folder, workers, decontaminator, checksums)
             manifest, run = run_stages(stages_of(plan), plan, context)
             seconds = {**run.seconds, "total": time.perf_counter() - started}

@@ -22,6 +22,7 @@ from .rejects import record_rejects, reject_reasons
 from .select_counts import SourceCounts
 from .sources.base import Adapter
 from .sources.files import InputFile, file_fingerprint
+from .sources.localize import local_file
 from .sources.formats import ORDINAL, REJECT
 
 KEY, RANK, GROUP = "_key", "_rank", "_group"
@@ -58,7 +59,7 @@ class FileScan:
 
 
 def survey_task(adapter: Adapter, file: InputFile) -> object:
-    return adapter.survey_file(file)
+    return adapter.survey_file(local_file(file))
 
 
 def scan_file(adapter: Adapter, file: InputFile, seed: int, capacities: Capacities | None) -> FileScan:
@@ -68,6 +69,7 @@ def scan_file(adapter: Adapter, file: InputFile, seed: int, capacities: Capaciti
     # file's answer. They differ only if one task name appears under two submixes with different caps: that
     # task's candidates from a later file are then kept by that file's cap (not known to happen in FLAN's exports).
     counts, learnt = SourceCounts(), {}
+    file = local_file(file)  # tasks may run on another machine (a Hub input is fetched there)
     fingerprint = file_fingerprint(file)
     file_salt = salt(seed, adapter.config.name, "select", fingerprint)
     pool = BottomK(lambda label: capacities.of(adapter, label, learnt)) if capacities is not None else None
@@ -123,6 +125,7 @@ def fetch_file(adapter: Adapter, file: InputFile, fingerprint: int, wanted: np.n
     """Read the wanted rows of one file (all fields; `wanted` sorted), drop and count the malformed, attach
     key/rank/group (`labels[codes]`). Works batch by batch, so the content is held once. `fingerprint` is
     the file's as the scan saw it: a file changed since is an error, not a silent mix of two versions."""
+    file = local_file(file)
     if file_fingerprint(file) != fingerprint:
         raise SourceError(f"{file.display}: changed while the build was reading it (its content differs from the scan's)")
     counts, tables, kept = SourceCounts(), [], []

@@ -112,7 +112,7 @@ def test_a_build_runs_its_tasks_on_its_executor_and_records_where_it_ran(tmp_pat
     executor = _Recording()
     result = build(make_plan(load_recipe(recipe), out=tmp_path / "out"), reporter=Reporter("quiet"), executor=executor)
     # Each input hashed, scanned and fetched from, the source rendered, its rows picked, the one shard written.
-    assert executor.calls == {"file_sha256": 2, "scan_file": 2, "fetch_file": 2, "render_table": 1, "exact_rows": 1,
+    assert executor.calls == {"input_sha256": 2, "scan_file": 2, "fetch_file": 2, "render_table": 1, "exact_rows": 1,
                               "write_shard": 1}
     (source,) = result.manifest["sources"]
     for entry in source["inputs"]:

@@ -31,11 +31,21 @@ SPLIT_KEYWORDS = {
 
 
 @dataclass(frozen=True)
+class HubOrigin:
+    """Where a Hub input came from, so a task on another machine can fetch the same bytes (sources/localize.py)."""
+
+    repo_id: str
+    revision: str  # the commit the driver resolved: every machine reads the same files
+    filename: str  # within the repo, POSIX
+
+
+@dataclass(frozen=True)
 class InputFile:
-    path: Path  # absolute, local
+    path: Path  # absolute, local (on the machine that resolved it)
     relative: str  # relative to the source root (a local folder or the Hub snapshot), POSIX
     display: str  # what reports show: relative to the recipe folder, or `hub:org/name/relative`
     bytes: int
+    hub: HubOrigin | None = None  # set for Hub inputs
 
 
 @dataclass
@@ -186,5 +196,6 @@ def resolve_hub(repo_id: str, data_files, split: str, revision: str | None, exte
     resolved = ResolvedInputs(kind="hub", root=folder, repo_id=repo_id, revision=folder.name)
     for file in files:
         relative = file.relative_to(folder).as_posix()
-        resolved.files.append(InputFile(file, relative, f"hub:{repo_id}/{relative}", file.stat().st_size))
+        origin = HubOrigin(repo_id, folder.name, relative)  # a snapshot folder is named by its commit
+        resolved.files.append(InputFile(file, relative, f"hub:{repo_id}/{relative}", file.stat().st_size, origin))
     return resolved

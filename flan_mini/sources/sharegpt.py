@@ -171,7 +171,7 @@ class ShareGPTAdapter(Adapter):
     def _repeats_of(self, file: InputFile, parsed: pa.Table) -> dict[int, str]:
         """Record -> reason for the file's repeats: as the survey judged them across the source's files, or
         (a file read without a survey) among its own records."""
-        judged = self.facts.get("repeats", {}).get(str(file.path))
+        judged = self.facts.get("repeats", {}).get(file.display)
         return judged if judged is not None else repeated_records([parsed])[0]
 
     def parsed(self, file: InputFile) -> tuple[pa.Table, Counter]:
@@ -204,7 +204,7 @@ class ShareGPTAdapter(Adapter):
         judgement depends on no file name; the path only orders copies identical in content."""
         order = sorted(range(len(files)), key=lambda i: (results[i][0], str(files[i].path)))
         judged = repeated_records([results[i][1] for i in order])
-        return self.with_facts(repeats={str(files[i].path): repeats for i, repeats in zip(order, judged)})
+        return self.with_facts(repeats={files[i].display: repeats for i, repeats in zip(order, judged)})
 
     def release(self, files: list[InputFile]) -> None:
         paths = {str(f.path) for f in files}
