@@ -125,13 +125,14 @@ def describe_spec(spec: RenderSpec) -> list[str]:
 def spec_of(description: RenderDescription) -> RenderSpec:
     """The RenderSpec a description stands for: templates compiled and the tokenizer loaded once per process.
 
-    The tokenizer is read from its file or the local Hugging Face cache (the plan fetched it already); one that
-    cannot be had is an error, never a silent switch to characters."""
+    The tokenizer is read from its file or the Hugging Face cache (the plan fetched it already; a task on another
+    machine fetches it into that machine's cache); one that cannot be had is an error, never a silent switch to
+    characters."""
     family = load_family(description.family, Path(description.templates_dir))
     measure: Measure = Measure()
     if description.tokenizer is not None:
         try:
-            tokenizer = load_tokenizer(description.tokenizer, allow_download=False)
+            tokenizer = load_tokenizer(description.tokenizer)
         except Exception as exc:  # tokenizers and huggingface_hub raise assorted errors
             raise FlanMiniError(f"render: cannot load the few-shot budget's tokenizer {description.tokenizer!r} ({exc})") from None
         measure = TokenMeasure(tokenizer, description.tokenizer_name, description.tokenizer)
