@@ -146,6 +146,8 @@ def _context(manifest: dict, stats, repo_id: str | None, header: str) -> dict:
         origin = source.get("origin") or {}
         if origin.get("repo_id"):
             where = f"[{origin['repo_id']}](https://huggingface.co/datasets/{origin['repo_id']})"
+        elif origin.get("kind") == "url":
+            where = f"`{_cell(origin.get('path'))}`"
         else:
             where = f"local: `{_cell(origin.get('path'))}`"
         removed = source.get("removed") or {}

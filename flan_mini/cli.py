@@ -58,7 +58,7 @@ def _format_table(rows: list[list[str]], header: list[str]) -> str:
 
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--check-hub", is_flag=True, help="Also resolve Hub sources (needs the Hub or a populated HF cache).")
+@click.option("--check-hub", is_flag=True, help="Also resolve Hub and URL sources (needs the Hub or a populated HF cache; URLs need their store).")
 def validate(recipe: str, check_hub: bool) -> None:
     """Check RECIPE without reading data: structure, paths, globs, templates. Prints the resolved plan."""
     from .plan import describe_plan, make_plan

@@ -19,7 +19,7 @@ from .atomic import check_apart, replace_problem
 from .recipe import LoadedRecipe
 from .render import DEFAULT_TEMPLATES_DIR, Template, load_family
 from .sources import ADAPTERS, Adapter
-from .sources.files import ResolvedInputs, is_hub_id, resolve_hub, resolve_local
+from .sources.files import ResolvedInputs, is_hub_id, is_url, resolve_hub, resolve_local, resolve_url
 from .sources.formats import detect_format
 from .sources.kinds import FlanPassthrough
 
@@ -120,7 +120,12 @@ def _plan_source(loaded, index, config, templates_dir, resolve_hub_sources, prob
     adapter = ADAPTERS[config.adapter](config, base_dir=loaded.base_dir)
     inputs = None
     try:
-        if is_hub_id(config.path, loaded.base_dir):
+        if is_url(config.path):
+            if resolve_hub_sources:
+                inputs = resolve_url(config.path, config.data_files, config.split, adapter.extensions)
+            else:
+                notes.append(f"sources[{index}] {config.name}: {config.path} not checked (needs the network; use --check-hub)")
+        elif is_hub_id(config.path, loaded.base_dir):
             if resolve_hub_sources:
                 inputs = resolve_hub(config.path, config.data_files, config.split, config.revision, adapter.extensions)
             else:
@@ -216,7 +221,7 @@ def describe_plan(plan: Plan) -> list[str]:
     ]
     for source in plan.sources:
         config = source.config
-        origin = config.path if source.inputs is None or source.inputs.kind == "local" else f"hub:{source.inputs.repo_id}@{source.inputs.revision}"
+        origin = config.path if source.inputs is None or source.inputs.kind != "hub" else f"hub:{source.inputs.repo_id}@{source.inputs.revision}"
         lines.append(f"[{source.index}] {config.name}  adapter={config.adapter}  n={config.n:,}  from {origin} (split {config.split})")
         if source.inputs is not None:
             size = sum(f.bytes for f in source.files)

@@ -12,6 +12,7 @@ the same local readers handle both and the commit they came from is recorded.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import xxhash
 from ..errors import SourceError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # an fsspec URL: s3://bucket/key, gs://..., memory://...
 
 # Keywords that mark a file as belonging to a split, as `datasets` infers them.
 SPLIT_KEYWORDS = {
@@ -40,17 +42,26 @@ class HubOrigin:
 
 
 @dataclass(frozen=True)
+class UrlOrigin:
+    """Where an input behind an fsspec URL (s3://, gs://, ...) came from; `version` is what the store said of the
+    object when the driver resolved it (its ETag or modification time), part of its local copy's name."""
+
+    url: str
+    version: str
+
+
+@dataclass(frozen=True)
 class InputFile:
-    path: Path  # absolute, local (on the machine that resolved it)
-    relative: str  # relative to the source root (a local folder or the Hub snapshot), POSIX
-    display: str  # what reports show: relative to the recipe folder, or `hub:org/name/relative`
+    path: Path  # absolute, local (on the machine that resolved it; a local copy for Hub and URL inputs)
+    relative: str  # relative to the source root (a local folder, the Hub snapshot, the URL's folder), POSIX
+    display: str  # what reports show: relative to the recipe folder, `hub:org/name/relative`, or the URL
     bytes: int
-    hub: HubOrigin | None = None  # set for Hub inputs
+    origin: HubOrigin | UrlOrigin | None = None  # where a task on another machine fetches it from
 
 
 @dataclass
 class ResolvedInputs:
-    kind: str  # "local" or "hub"
+    kind: str  # "local", "hub" or "url"
     root: Path | None
     files: list[InputFile] = field(default_factory=list)
     repo_id: str | None = None
@@ -69,6 +80,10 @@ def file_fingerprint(file: InputFile, edge: int = 1 << 20) -> int:
             handle.seek(max(edge, file.bytes - edge))
             digest.update(handle.read(edge))
     return digest.intdigest()
+
+
+def is_url(path: str) -> bool:
+    return bool(URL.match(path))
 
 
 def is_hub_id(path: str, base_dir: Path) -> bool:
@@ -131,18 +146,28 @@ def match_local(root: Path, patterns: list[str] | None, split: str, extensions: 
                 unmatched.append(pattern)
             found.update(dict.fromkeys(hits))
         return sorted(found), unmatched
+    files = {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+    chosen, unmatched = choose_by_split(list(files), split, extensions)
+    return [files[name] for name in chosen], unmatched
+
+
+def choose_by_split(relatives: list[str], split: str, extensions: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Without data_files, the files (POSIX paths relative to the source's folder) that make up `split`, as
+    `datasets` infers it: Hub-style shards by the split they name, else files whose path names a split, else
+    every file for `train`. Hidden files and other extensions are not data. Returns them sorted, plus what was
+    looked for when nothing matched."""
     candidates = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and p.name.lower().endswith(extensions) and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        name for name in relatives
+        if name.lower().endswith(extensions) and not any(part.startswith(".") for part in name.split("/"))
     )
-    sharded = {p: m.group(1) for p in candidates if (m := SHARDED_SPLIT.match(p.relative_to(root).as_posix()))}
+    sharded = {name: m.group(1) for name in candidates if (m := SHARDED_SPLIT.match(name))}
     if sharded:
-        chosen = [p for p, name in sharded.items() if sharded_split_matches(name, split)]
+        chosen = [name for name, shard_split in sharded.items() if sharded_split_matches(shard_split, split)]
         splits = ", ".join(sorted(set(sharded.values())))
         return chosen, ([] if chosen else [f"data/{split}-NNNNN-of-NNNNN shards (the shards' splits: {splits})"])
-    named = {p: split_of(p.relative_to(root).as_posix()) for p in candidates}
+    named = {name: split_of(name) for name in candidates}
     if any(named.values()):
-        chosen = [p for p in candidates if named[p] == split]
+        chosen = [name for name in candidates if named[name] == split]
     else:
         chosen = candidates if split == "train" else []
     return chosen, ([] if chosen else [f"*{{{','.join(extensions)}}} files for split {split!r}"])
@@ -198,4 +223,59 @@ def resolve_hub(repo_id: str, data_files, split: str, revision: str | None, exte
         relative = file.relative_to(folder).as_posix()
         origin = HubOrigin(repo_id, folder.name, relative)  # a snapshot folder is named by its commit
         resolved.files.append(InputFile(file, relative, f"hub:{repo_id}/{relative}", file.stat().st_size, origin))
+    return resolved
+
+
+def resolve_url(url: str, data_files, split: str, extensions: tuple[str, ...]) -> ResolvedInputs:
+    """The files behind an fsspec URL (a file, or a folder with the same data_files / split rules as a local
+    one), each copied into this machine's cache (localize.py), as Hub files are downloaded."""
+    import fsspec
+
+    from .localize import fetch_url
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+        root = root.rstrip("/")
+        if fs.isfile(root):
+            if data_files is not None:
+                raise SourceError(f"data_files cannot be used when path is a file ({url})")
+            found, unmatched = {posixpath.basename(root): root}, []
+        else:
+            found, unmatched = _match_url(fs, root, patterns_for_split(data_files, split), split, extensions)
+        if unmatched:
+            raise SourceError(f"matched no files under {url}: {', '.join(unmatched)}")
+        resolved = ResolvedInputs(kind="url", root=None)
+        for relative, remote in sorted(found.items()):
+            info = fs.info(remote)
+            origin = UrlOrigin(fs.unstrip_protocol(remote), _version(info))
+            path = fetch_url(origin, int(info["size"]))
+            resolved.files.append(InputFile(path, relative, origin.url, int(info["size"]), origin))
+    except SourceError:
+        raise
+    except Exception as exc:  # fsspec back ends raise their own errors (missing credentials, no such bucket, ...)
+        raise SourceError(f"cannot read {url}: {type(exc).__name__}: {exc}") from None
+    return resolved
+
+
+def _match_url(fs, root: str, patterns: list[str] | None, split: str, extensions) -> tuple[dict[str, str], list[str]]:
+    """{relative name: remote path} under `root`, and the patterns that matched nothing."""
+    if patterns is None:
+        remote = {posixpath.relpath(p, root): p for p in fs.find(root)}
+        chosen, unmatched = choose_by_split(list(remote), split, extensions)
+        return {name: remote[name] for name in chosen}, unmatched
+    found, unmatched = {}, []
+    for pattern in patterns:
+        hits = [p for p in fs.glob(posixpath.join(root, pattern)) if fs.isfile(p)]
+        if not hits:
+            unmatched.append(pattern)
+        found.update({posixpath.relpath(p, root): p for p in hits})
+    return found, unmatched
+
+
+def _version(info: dict) -> str:
+    """What identifies this version of a remote object: its ETag (S3, GCS, Azure) or else its modification time."""
+    for key in ("ETag", "etag", "md5Hash", "LastModified", "last_modified", "mtime", "updated", "created"):
+        if info.get(key) is not None:
+            return str(info[key]).strip('"')
+    return ""
     return resolved

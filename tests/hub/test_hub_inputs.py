@@ -48,7 +48,7 @@ def test_a_build_whose_hub_files_are_missing_where_tasks_run_fetches_the_resolve
     # Another machine: the driver's download is not there. The tasks fetch each file again, at the commit the
     # driver resolved, even though the repo has moved on since.
     files = [f for source in plan.sources for f in source.files]
-    assert all(f.hub is not None and f.hub.repo_id == REPO for f in files)
+    assert all(isinstance(f.origin, HubOrigin) and f.origin.repo_id == REPO for f in files)
     shutil.rmtree(Path(files[0].path).parents[2])  # the snapshot's commit folder, files and all
     HfApi().upload_file(path_or_fileobj=_rows("changed"), path_in_repo="data/part-0.json", repo_id=REPO,
                         repo_type="dataset")
