@@ -10,8 +10,11 @@ Worker processes (dedup's forked workers, Ray's tasks) are not this process: the
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import resource
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 _STATUS = Path("/proc/self/status")
@@ -62,3 +65,28 @@ class PeakMemory:
         if self.exact and (mark := _high_water_mark()) is not None:
             return mark
         return _lifetime_peak()
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the stage that just ended back to the system.
+
+    A stage that builds many Python strings (rendering a million rows) leaves glibc's heap full of free chunks
+    that it keeps for reuse: the process stays as large as at its peak, and the next stage's peak adds to it.
+    `malloc_trim(0)` returns them; Arrow's pool returns its cached pages. Both are no-ops when nothing is free."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+    import pyarrow as pa  # imported by every stage already
+
+    pa.default_memory_pool().release_unused()
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim  # glibc only (musl has no malloc_trim)
+    except (OSError, AttributeError):
+        return None

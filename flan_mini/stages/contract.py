@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..executor import Executor
-from ..peak_memory import PeakMemory
+from ..peak_memory import PeakMemory, release_freed_memory
 from ..progress import Reporter
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ def run_stages(stages: Iterable[Stage], data: Any, context: Context) -> tuple[An
         data, run.stats[stage.name] = stage.run(data, context)  # rebinding `data` lets the stage's input go
         run.seconds[stage.name] = time.perf_counter() - clock
         run.peak_bytes[stage.name] = probe.peak()
+        release_freed_memory()  # so the next stage's peak does not stack on this one's freed garbage
         context.reporter.log(f"flan-mini: {stage.name}: {run.stats[stage.name].summary()} in "
                              f"{run.seconds[stage.name]:.2f}s, peak {run.peak_bytes[stage.name] / 2**30:.2f} GiB")
     run.exact_memory = probe.exact
