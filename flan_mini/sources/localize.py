@@ -18,7 +18,7 @@ from pathlib import Path
 
 import xxhash
 
-from ..cache_dir import cache_dir
+from ..cache_dir import cache_folder
 from ..errors import SourceError
 from .files import HubOrigin, InputFile, UrlOrigin
 
@@ -49,9 +49,10 @@ def fetch_url(origin: UrlOrigin, size: int) -> Path:
     import fsspec
 
     key = xxhash.xxh3_64_hexdigest(f"{origin.url}\0{origin.version}\0{size}".encode())
-    path = cache_dir("inputs") / f"{key}-{posixpath.basename(origin.url.rstrip('/')) or 'file'}"
+    path = cache_folder("inputs") / f"{key}-{posixpath.basename(origin.url.rstrip('/')) or 'file'}"
     if _size(path) == size:
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         with fsspec.open(origin.url, "rb") as remote, open(partial, "wb") as local:
