@@ -52,9 +52,9 @@ def fetch_url(origin: UrlOrigin, size: int) -> Path:
     path = cache_folder("inputs") / f"{key}-{posixpath.basename(origin.url.rstrip('/')) or 'file'}"
     if _size(path) == size:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with fsspec.open(origin.url, "rb") as remote, open(partial, "wb") as local:
             while chunk := remote.read(8 << 20):
                 local.write(chunk)
