@@ -109,3 +109,27 @@ def test_a_copy_cut_short_is_not_taken_for_the_file(store, tmp_path):
     assert fetch_url(origin, len(_rows("x"))).read_bytes() == _rows("x")
     with pytest.raises(SourceError, match=rf"memory://{root}/gone.json: cannot fetch it on "):
         fetch_url(UrlOrigin(f"memory://{root}/gone.json", ""), 5)
+
+
+def test_tasks_fetching_one_url_at_once_each_get_the_whole_file(store, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flan_mini.sources.localize import fetch_url
+
+    data = _rows("x") * 30_000  # ~20 MB: copies overlap
+    (tmp_path / "rows.json").write_bytes(data)
+    origin = UrlOrigin((tmp_path / "rows.json").as_uri(), "v1")  # file://: separate handles (memory:// shares one)
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda _: fetch_url(origin, len(data)), range(16)))
+    assert {p.read_bytes() for p in paths} == {data}
+    assert not [p for p in paths[0].parent.iterdir() if p.name.endswith(".part")]
+
+
+def test_an_object_that_changed_since_the_build_resolved_it_is_not_copied(store, tmp_path):
+    from flan_mini.sources.localize import fetch_url
+
+    memory, root = store
+    memory.pipe(f"{root}/rows.json", _rows("x"))
+    with pytest.raises(SourceError, match=r"700 bytes fetched on .*resolved it at 699: it changed since"):
+        fetch_url(UrlOrigin(f"memory://{root}/rows.json", "v0"), 699)
+    assert not list((tmp_path / "cache" / "inputs").iterdir())

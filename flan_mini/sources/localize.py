@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 import socket
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,13 +53,20 @@ def fetch_url(origin: UrlOrigin, size: int) -> Path:
     path = cache_folder("inputs") / f"{key}-{posixpath.basename(origin.url.rstrip('/')) or 'file'}"
     if _size(path) == size:
         return path
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")  # tasks of one process may fetch it at once
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with fsspec.open(origin.url, "rb") as remote, open(partial, "wb") as local:
             while chunk := remote.read(8 << 20):
                 local.write(chunk)
+        fetched = partial.stat().st_size
+        if fetched != size:
+            raise SourceError(f"{origin.url}: {fetched:,} bytes fetched on {socket.gethostname()}, but the build "
+                              f"resolved it at {size:,}: it changed since")
         os.replace(partial, path)
+    except SourceError:
+        partial.unlink(missing_ok=True)
+        raise
     except Exception as exc:  # fsspec back ends raise their own errors
         partial.unlink(missing_ok=True)
         raise SourceError(f"{origin.url}: cannot fetch it on {socket.gethostname()}: {type(exc).__name__}: {exc}") from None
