@@ -62,22 +62,29 @@ class Selection:
 # ------------------------------------------------------------------------------------------- select
 
 
+def survey_source(adapter: Adapter, files: list[InputFile], executor: Executor) -> Adapter:
+    """The adapter prepared for `files` and, if it surveys (ShareGPT: repeats judged across files), knowing what
+    its survey found (a task per file). A pure function of the files: the select stage may run it early."""
+    adapter = adapter.prepare(files)
+    if adapter.survey:
+        surveyed = [f for f in files if not adapter.skip_file(f)]
+        adapter = adapter.surveyed(surveyed, list(executor.map(survey_task, [(adapter, f) for f in surveyed])))
+    return adapter
+
+
 def select_source(
     adapter: Adapter, files: list[InputFile], *, seed: int, extra: int = 0, reporter: Reporter = QUIET,
-    executor: Executor | None = None,
+    executor: Executor | None = None, surveyed: Adapter | None = None,
 ) -> Selection:
     """Choose `n + extra` rows of one source (see the module docstring); per-file work runs on `executor`
-    (default: inline, in this thread).
+    (default: inline, in this thread). `surveyed`: `survey_source`'s result, when it ran already.
 
     Raises SourceError on a shortfall (unless the recipe accepts it) or when the share of
     malformed rows passes the recipe's limit.
     """
     executor = executor or LocalExecutor(1)
-    adapter = adapter.prepare(files)
     try:
-        if adapter.survey:  # facts that need every file first (ShareGPT: repeats across files)
-            surveyed = [f for f in files if not adapter.skip_file(f)]
-            adapter = adapter.surveyed(surveyed, list(executor.map(survey_task, [(adapter, f) for f in surveyed])))
+        adapter = surveyed if surveyed is not None else survey_source(adapter, files, executor)
         spare = SPARE_SHARE
         while True:
             selection, pool_ran_dry = _select(adapter, files, seed=seed, extra=extra, spare=spare, reporter=reporter,

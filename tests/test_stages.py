@@ -161,3 +161,37 @@ def test_rows_that_render_blank_are_removed_by_id_and_counted(tmp_path):
     assert source["removed"] == {"empty:rendered_prompt": 2} and source["written"] == 8 and source["shortfall"] == 2
     written = pq.read_table(tmp_path / "out" / "data").column("conversations").to_pylist()
     assert sorted(turns[0]["value"] for turns in written) == [f"Say the number {i}." for i in range(10) if i not in (3, 5)]
+
+
+def test_a_surveying_source_is_surveyed_while_the_sources_before_it_are_selected(tmp_path, monkeypatch):
+    import threading
+
+    from flan_mini import sample as sample_module
+    from tests.fixtures.sharegpt_data import chat, write_sharegpt_json
+
+    (tmp_path / "alpaca.json").write_text(json.dumps(
+        [{"instruction": f"Say {i}.", "input": "", "output": f"It is {i}."} for i in range(8)]), encoding="utf-8")
+    write_sharegpt_json(tmp_path / "sg.json", [{"id": str(i), "conversations": chat(f"q{i}", f"a{i}")} for i in range(8)])
+    recipe = write_recipe(tmp_path, """
+        name: t
+        sources:
+          - {name: a, adapter: alpaca, path: alpaca.json, n: 6}
+          - {name: s, adapter: sharegpt, path: sg.json, n: 6}
+    """)
+    surveying = threading.Event()
+    seen_during_first = []
+    survey, scan = sample_module.survey_task, sample_module.scan_file
+
+    def survey_task(adapter, file):
+        surveying.set()
+        return survey(adapter, file)
+
+    def scan_file(adapter, file, *rest):
+        if adapter.config.name == "a":  # the first source waits (a little) for the second's survey to start
+            seen_during_first.append(surveying.wait(timeout=5))
+        return scan(adapter, file, *rest)
+
+    monkeypatch.setattr(sample_module, "survey_task", survey_task)
+    monkeypatch.setattr(sample_module, "scan_file", scan_file)
+    build(make_plan(load_recipe(recipe), out=tmp_path / "out"), reporter=Reporter("quiet"))
+    assert seen_during_first and all(seen_during_first)

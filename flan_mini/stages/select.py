@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
-from ..sample import Selection, select_source
+from ..sample import Selection, select_source, survey_source
 from .contract import Context, Stats
 
 
@@ -16,15 +17,27 @@ def oversample(recipe) -> float:
 
 
 def select(plan, context: Context) -> tuple[list[Selection], Stats]:
-    """The stage: one Selection per source of `plan`, in recipe order."""
+    """The stage: one Selection per source of `plan`, in recipe order.
+
+    A source that must survey its files first (ShareGPT: parsing a whole dump) is surveyed on a background
+    thread from the start, while the sources before it are selected: its survey is a pure function of its files,
+    so the output is the same, and the parse no longer waits for the other sources to finish."""
     share = oversample(plan.recipe)
     selections, stats = [], Stats()
-    for source in plan.sources:
-        context.reporter.log(f"flan-mini: selecting {source.config.n:,} rows from {source.config.name} "
-                             f"({len(source.files)} files)")
-        selection = select_source(source.adapter, source.files, seed=plan.seed,
-                                  extra=math.ceil(source.config.n * share), reporter=context.reporter,
-                                  executor=context.executor)
-        selections.append(selection)
-        stats += Stats(selection.counts.rows_read, selection.table.num_rows, dict(selection.counts.rejected))
+    with ThreadPoolExecutor(max_workers=1) as background:
+        early = {source.index: background.submit(survey_source, source.adapter, source.files, context.executor)
+                 for source in plan.sources[1:] if source.adapter.survey}
+        try:
+            for source in plan.sources:
+                context.reporter.log(f"flan-mini: selecting {source.config.n:,} rows from {source.config.name} "
+                                     f"({len(source.files)} files)")
+                surveyed = early[source.index].result() if source.index in early else None
+                selection = select_source(source.adapter, source.files, seed=plan.seed,
+                                          extra=math.ceil(source.config.n * share), reporter=context.reporter,
+                                          executor=context.executor, surveyed=surveyed)
+                selections.append(selection)
+                stats += Stats(selection.counts.rows_read, selection.table.num_rows, dict(selection.counts.rejected))
+        finally:
+            for future in early.values():
+                future.cancel()  # a failed build does not start surveys it will not use
     return selections, stats
