@@ -7,9 +7,11 @@ settings, its tokenizer's own hash, the parsing code itself, FORMAT). Later read
 its bytes live in the page cache, not in the process heap, and a warm build costs a hash of the input.
 
 The folder is $FLAN_MINI_CACHE if set, else $XDG_CACHE_HOME/flan-mini, else ~/.cache/flan-mini. Entries are
-never changed, only added; deleting the folder (or any entry) is always safe. An entry is written under a
-temporary name and renamed when complete, and ends with an empty batch carrying the parse's counters: a file
-without that trailer or its footer (truncated, corrupt) is ignored and rewritten.
+never changed in place, only added or replaced by a new file: deleting the folder (or any entry) is always safe,
+even during a build (a process mapping an entry keeps its copy), but an entry must not be truncated or
+rewritten in place while a build maps it. An entry is written under a temporary name and renamed when
+complete, and ends with an empty batch carrying the parse's counters: a file without that trailer or its
+footer (truncated, corrupt) is ignored and rewritten.
 """
 
 from __future__ import annotations
