@@ -179,6 +179,9 @@ def measure(kind: str, n: int, max_length: int | None, tokens: bool = False) -> 
             result["rows"] = table.num_rows
             result["stats"] = dict(sorted(stats.items()))
             result["digest"] = table_digest(table)
+            parts = table.column("part").to_pylist()
+            result["pieces"] = len(parts) - parts.count(None)
+            result["kept"], result["split"] = parts.count(0), parts.count(1)
         else:
             from flan_mini.sample import select_source
 
@@ -231,9 +234,8 @@ def _run(kind: str, state: str, args, size_mb: float, folder: str) -> None:
     if kind == "json.load":
         details = f"{r['records']:,} records"
     elif kind == "adapter":
-        s = r["stats"]
-        details = (f"{r['rows']:,} rows ({s.get('pieces', 0):,} pieces of {s.get('conversations:kept', 0):,} kept conversations, "
-                   f"{s.get('conversations:split', 0):,} split); table {r['table_mib']:,.0f} MiB, digest {r['digest']}")
+        details = (f"{r['rows']:,} rows ({r['pieces']:,} pieces of {r['kept']:,} conversations, {r['split']:,} split, "
+                   f"repeats included); table {r['table_mib']:,.0f} MiB, digest {r['digest']}")
     else:
         details = (f"scan {r['scan_seconds']:.1f}s (parse included), fetch {r['fetch_seconds']:.2f}s, "
                    f"{r['selected']:,} selected of {r['rows']:,} rows; rejected {sum(r['rejected'].values()):,}")

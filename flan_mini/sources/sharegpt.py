@@ -60,7 +60,7 @@ from .sharegpt_clean import (
 from .sharegpt_dedup import EXCHANGE, HIDDEN, ORDER, drop_repeats, repeated_records
 from .sharegpt_read import INVALID_JSON, first_json_record, iter_json_array, iter_json_lines, iter_parquet
 from .sharegpt_rows import PIECE_BITS, Rows, piece_hash, to_int64
-from .sharegpt_parse import TOO_MANY_PIECES, add_rows, parse_records
+from .sharegpt_parse import TOO_MANY_PIECES, add_rows, parse_records  # noqa: F401 (TOO_MANY_PIECES: re-exported)
 from .sharegpt_split import SplitConfig, Splitter, describe_split
 
 PLUGINS = POLICY + "plugins"
