@@ -13,6 +13,10 @@ Each measurement runs in a fresh process and reports wall time and peak RSS:
 - `adapter`: the adapter's streamed parse + cleaning + splitting into its cached Arrow table;
 - `select`: `select_source` for n pieces (scan, then fetch), which parses once and reuses the table.
 
+`adapter` and `select` run twice by default (`--cache cold warm`): with an empty parse cache (the parse is
+done and written to it, sources/parse_cache.py) and then with the entry the first run left (read memory-mapped).
+The cache is a temporary folder, removed at the end.
+
     python benchmarks/sharegpt.py                      # all three, n = 60,000, split at 8192 chars
     python benchmarks/sharegpt.py --only adapter select --max-length 2048
     python benchmarks/sharegpt.py --only adapter --tokens --max-length 1280   # the paper recipe's split
@@ -28,10 +32,12 @@ import _path  # noqa: F401  (first: see benchmarks/_path.py)
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,6 +143,17 @@ def train_tokenizer() -> None:
     tokenizer.save(str(TOKENIZER))
 
 
+def table_digest(table) -> str:
+    """A short hash of what the parse decided (every row's ordinal, piece hash, reject reason, first turn), to
+    compare runs and versions."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in ["_ordinal", "content_hash", "_reject", "first_turn"]:
+        digest.update(repr(table.column(name).to_pylist()).encode())
+    return digest.hexdigest()[:16]
+
+
 def measure(kind: str, n: int, max_length: int | None, tokens: bool = False) -> dict:
     """Run in a fresh process; return wall time and peak RSS of one kind of work."""
     from flan_mini.sources.files import resolve_local
@@ -161,6 +178,10 @@ def measure(kind: str, n: int, max_length: int | None, tokens: bool = False) -> 
             result["table_mib"] = table.nbytes / 2**20
             result["rows"] = table.num_rows
             result["stats"] = dict(sorted(stats.items()))
+            result["digest"] = table_digest(table)
+            parts = table.column("part").to_pylist()
+            result["pieces"] = len(parts) - parts.count(None)
+            result["kept"], result["split"] = parts.count(0), parts.count(1)
         else:
             from flan_mini.sample import select_source
 
@@ -181,6 +202,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=60_000, help="pieces to select (FLAN-MINI takes 60K)")
     parser.add_argument("--max-length", type=int, default=8192, help="split budget in characters (0: no splitting)")
     parser.add_argument("--tokens", action="store_true", help="budget in tokens, Vicuna v1.1 format (see above)")
+    parser.add_argument("--cache", nargs="+", choices=["cold", "warm"], default=["cold", "warm"],
+                        help="parse cache states to measure adapter/select with (cold: empty; warm: as the last run left it)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     max_length = args.max_length or None
@@ -193,21 +216,31 @@ def main() -> None:
     size_mb = FILE.stat().st_size / 1e6
     unit = "tokens (vicuna_v1.1 format)" if args.tokens else "characters"
     print(f"file: {FILE.name}, {size_mb:,.0f} MB, {RECORDS:,} records; split at {max_length or 'no'} {unit}; n = {args.n:,}")
-    print(f"{'work':<10} {'seconds':>8} {'MB/s':>6} {'peak RSS MiB':>13}  details")
-    for kind in args.only:
-        command = [sys.executable, __file__, "--child", kind, "--n", str(args.n), "--max-length", str(args.max_length),
-                   *(["--tokens"] if args.tokens else [])]
-        r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-        if kind == "json.load":
-            details = f"{r['records']:,} records"
-        elif kind == "adapter":
-            s = r["stats"]
-            details = (f"{r['rows']:,} rows ({s.get('pieces', 0):,} pieces of {s.get('conversations:kept', 0):,} kept conversations, "
-                       f"{s.get('conversations:split', 0):,} split); cached table {r['table_mib']:,.0f} MiB")
-        else:
-            details = (f"scan {r['scan_seconds']:.1f}s (parse included), fetch {r['fetch_seconds']:.2f}s, "
-                       f"{r['selected']:,} selected of {r['rows']:,} rows; rejected {sum(r['rejected'].values()):,}")
-        print(f"{kind:<10} {r['seconds']:>8.1f} {size_mb / r['seconds']:>6.0f} {r['peak_rss_mib']:>13,.0f}  {details}")
+    print(f"{'work':<10} {'cache':<6} {'seconds':>8} {'MB/s':>6} {'peak RSS MiB':>13}  details")
+    with tempfile.TemporaryDirectory(prefix="flan-mini-bench-cache-") as folder:
+        for kind in args.only:
+            for state in ["-"] if kind == "json.load" else args.cache:
+                _run(kind, state, args, size_mb, folder)
+
+
+def _run(kind: str, state: str, args, size_mb: float, folder: str) -> None:
+    env = dict(os.environ, FLAN_MINI_CACHE=folder)
+    if state == "cold":
+        for entry in Path(folder).glob("parsed/*.arrow"):
+            entry.unlink()
+    command = [sys.executable, __file__, "--child", kind, "--n", str(args.n), "--max-length", str(args.max_length),
+               *(["--tokens"] if args.tokens else [])]
+    r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1])
+    if kind == "json.load":
+        details = f"{r['records']:,} records"
+    elif kind == "adapter":
+        details = (f"{r['rows']:,} rows ({r['pieces']:,} pieces of {r['kept']:,} conversations, {r['split']:,} split, "
+                   f"repeats included); table {r['table_mib']:,.0f} MiB, digest {r['digest']}")
+    else:
+        details = (f"scan {r['scan_seconds']:.1f}s (parse included), fetch {r['fetch_seconds']:.2f}s, "
+                   f"{r['selected']:,} selected of {r['rows']:,} rows; rejected {sum(r['rejected'].values()):,}")
+    print(f"{kind:<10} {state:<6} {r['seconds']:>8.1f} {size_mb / r['seconds']:>6.0f} {r['peak_rss_mib']:>13,.0f}  {details}",
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -62,9 +62,10 @@ class TokenMeasure(Measure):
 
 def count_tokens(tokenizer, texts: list[str]) -> list[int]:
     """Tokens of each text, special tokens not added. `encode_batch_fast` (tokenizers >= 0.21) gives the same ids
-    without computing character offsets, which nothing here reads: about 1.5x faster."""
+    without computing character offsets, which nothing here reads: about 1.5x faster. `len(encoding)` is its number
+    of ids, without building the Python list of them."""
     encode = getattr(tokenizer, "encode_batch_fast", None) or tokenizer.encode_batch
-    return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
+    return [len(e) for e in encode(texts, add_special_tokens=False)]
 
 
 TOKENIZER_FILE = "tokenizer.json"

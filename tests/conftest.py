@@ -26,6 +26,20 @@ def run_cli(*args: str):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_parse_cache(tmp_path_factory):
+    """The parse cache (sources/parse_cache.py) in a temporary folder: for session fixtures and Ray workers..."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLAN_MINI_CACHE", str(tmp_path_factory.mktemp("parse-cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _parse_cache(_session_parse_cache, tmp_path_factory, monkeypatch):
+    """...and one of its own for each test, so no test sees another's entries."""
+    monkeypatch.setenv("FLAN_MINI_CACHE", str(tmp_path_factory.mktemp("parse-cache")))
+
+
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> Path:
     """One build of the bundled sample recipe, shared by the read-only end-to-end tests."""

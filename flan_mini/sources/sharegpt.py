@@ -30,8 +30,9 @@ and a broken copy does not shadow a good one. Turn-level repairs are counted in 
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -49,7 +50,7 @@ from .base import Adapter, SourceConfig
 from .files import InputFile, file_fingerprint
 from .kinds import ReadyConversations
 from .formats import ORDINAL, REJECT
-from .utf8 import repair_surrogates
+from . import parse_cache
 from .sharegpt_clean import (
     POLICY,
     CleanOptions,
@@ -59,10 +60,10 @@ from .sharegpt_clean import (
 from .sharegpt_dedup import EXCHANGE, HIDDEN, ORDER, drop_repeats, repeated_records
 from .sharegpt_read import INVALID_JSON, first_json_record, iter_json_array, iter_json_lines, iter_parquet
 from .sharegpt_rows import PIECE_BITS, Rows, piece_hash, to_int64
+from .sharegpt_parse import TOO_MANY_PIECES, add_rows, parse_records  # noqa: F401 (TOO_MANY_PIECES: re-exported)
 from .sharegpt_split import SplitConfig, Splitter, describe_split
 
 PLUGINS = POLICY + "plugins"
-TOO_MANY_PIECES = POLICY + "too_many_pieces"
 
 
 class ShareGPTConfig(SourceConfig):
@@ -176,21 +177,43 @@ class ShareGPTAdapter(Adapter):
 
     def parsed(self, file: InputFile) -> tuple[pa.Table, Counter]:
         """The file's pieces and dropped records (adapter fields + `_ordinal`, `_reject` + the hidden
-        de-duplication columns) and the parse's counters; parsed once, then from the module's cache."""
-        key = (str(file.path), *_signature(file), type(self).__name__, self.config.model_dump_json(), str(self.base_dir))
-        with _LOCK:
-            hit = _PARSED.get(key)
-        if hit is not None:
-            return hit
-        stats = Counter()
-        entry = (self._parse(file, stats), stats)
-        if key[1:3] != _signature(file):
-            raise SourceError(f"{file.display}: changed while the build was reading it")
-        with _LOCK:
-            _PARSED[key] = entry
-            while len(_PARSED) > 1 and sum(t.nbytes for t, _ in _PARSED.values()) > CACHE_BYTES:
-                _PARSED.pop(next(iter(_PARSED)))  # the oldest first
+        de-duplication columns) and the parse's counters: parsed once per machine into the parse cache
+        (parse_cache.py, keyed by the file's content and these settings), then read memory-mapped."""
+        before = _signature(file)
+        key = parse_cache.entry_key(parse_cache.content_sha256(file.path), self._parse_settings())
+
+        def unchanged() -> None:
+            if _signature(file) != before:
+                raise SourceError(f"{file.display}: changed while the build was reading it")
+
+        with _lock(key):
+            entry = _OPEN.get(key) or parse_cache.load(key)
+            if entry is None:
+                stats = Counter()
+                parsed = self._parse(file, stats)
+                schema, batches = (parsed.schema, parsed.to_batches()) if isinstance(parsed, pa.Table) else parsed
+                entry = parse_cache.store(key, schema, batches, stats, check=unchanged)
+            unchanged()
+            _OPEN[key] = entry
+            _KEYS.setdefault(str(file.path), set()).add(key)
         return entry
+
+    def _parse_settings(self) -> dict:
+        """Everything besides the file's bytes that shapes the parsed table: part of its cache key."""
+        split = self.config.split_conversations
+        tokenizer = None
+        if split.unit == "tokens":
+            import tokenizers
+
+            text = self.splitter.load_tokenizer().to_str()
+            tokenizer = [hashlib.sha256(text.encode()).hexdigest(), tokenizers.__version__]
+        generic = set(SourceConfig.model_fields)
+        return {
+            "adapter": f"{type(self).__module__}.{type(self).__qualname__}",
+            "config": self.config.model_dump(mode="json", exclude=generic),
+            "tokenizer": tokenizer,
+            "code": _code_digest(),
+        }
 
     # -- the survey: repeats across files --------------------------------------------------------
     def survey_file(self, file: InputFile) -> tuple[int, pa.Table]:
@@ -207,17 +230,20 @@ class ShareGPTAdapter(Adapter):
         return self.with_facts(repeats={files[i].display: repeats for i, repeats in zip(order, judged)})
 
     def release(self, files: list[InputFile]) -> None:
-        paths = {str(f.path) for f in files}
+        """Drop this process's handles on the files' cached tables (the entries stay on disk)."""
         with _LOCK:
-            for key in [k for k in _PARSED if k[0] in paths]:
-                del _PARSED[key]
+            for file in files:
+                for key in _KEYS.pop(str(file.path), ()):
+                    _OPEN.pop(key, None)
 
     def scan_fields(self) -> tuple[str, ...]:
         # Free here (the table is in memory), and it puts the id and record number of each dropped
         # conversation into the manifest's reject examples.
         return ("id", "record")
 
-    def _parse(self, file: InputFile, stats: Counter) -> pa.Table:
+    def _parse(self, file: InputFile, stats: Counter) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The parsed table's schema and record batches, made block by block as the file is read
+        (sharegpt_parse.py). A subclass may return a whole pa.Table instead (chat.py)."""
         fmt = formats.detect_format(file.path)
         if fmt == "json":
             records = iter_json_array(file.path)
@@ -225,55 +251,48 @@ class ShareGPTAdapter(Adapter):
             records = iter_json_lines(file.path)
         else:
             records = iter_parquet(file.path, ["id", "conversations", "plugins"])
-        rows = Rows(self.fields)
-        for index, record in records:
-            stats["conversations:read"] += 1
-            record, repaired = repair_surrogates(record)  # half emoji ("\ud83d"): U+FFFD, counted
-            if repaired:
-                stats["conversations:lone_surrogates_repaired"] += 1
-            self._add_record(rows, index, record, stats)
-        return rows.table()
+        return parse_records(self, records, stats)
 
     def _add_record(self, rows: Rows, index: int, record, stats: Counter) -> None:
+        """One record's rows at once (chat.py's records, one by one)."""
+        item = self._prepare(index, record, stats)
+        add_rows(rows, [item], self.splitter.pieces_many([item[3]]) if item[2] is None else [])
+
+    def _prepare(self, index: int, record, stats: Counter) -> tuple:
+        """(index, id, reject reason or None, cleaned turns, order key, first-exchange key) of one record."""
         if record is INVALID_JSON:
-            return rows.reject(index, None, "invalid_json")
+            return index, None, "invalid_json", None, None, None
         if not isinstance(record, dict):
-            return rows.reject(index, None, "not_an_object")
+            return index, None, "not_an_object", None, None, None
         record_id = record.get("id")
         if isinstance(record_id, int) and not isinstance(record_id, bool):
             record_id = str(record_id)
         elif record_id is not None and not isinstance(record_id, str):
-            return rows.reject(index, None, "wrong_type:id")
+            return index, None, "wrong_type:id", None, None, None
         conversation = record.get("conversations")
         if conversation is None:
-            return rows.reject(index, record_id, "missing:conversations")
+            return index, record_id, "missing:conversations", None, None, None
         if not isinstance(conversation, list):
-            return rows.reject(index, record_id, "wrong_type:conversations")
+            return index, record_id, "wrong_type:conversations", None, None, None
         turns = []
         for turn in conversation:
             role, value = (turn.get("from"), turn.get("value")) if isinstance(turn, dict) else (None, None)
             if not (isinstance(role, str) and isinstance(value, str)):
-                return rows.reject(index, record_id, "malformed_turn")
+                return index, record_id, "malformed_turn", None, None, None
             turns.append((role, value))
         if self.config.drop_plugins and record.get("plugins"):
-            return rows.reject(index, record_id, PLUGINS)
+            return index, record_id, PLUGINS, None, None, None
 
         cleaned, reason = clean_conversation(turns, self.options, stats)
         if reason:
-            return rows.reject(index, record_id, reason)
+            return index, record_id, reason, None, None, None
         # Repeats are dropped once every file is parsed (sharegpt_dedup.py); these are their keys.
         order = piece_hash(cleaned)
         exchange = None
         if self.config.dedup_first_exchange:
             question, answer = first_exchange_key(cleaned)
             exchange = to_int64(xxhash.xxh3_64_intdigest(f"{question}\x00{answer}".encode("utf-8", "surrogatepass")))
-
-        pieces = self.splitter.pieces(cleaned)
-        if len(pieces) >= 1 << PIECE_BITS:
-            return rows.reject(index, record_id, TOO_MANY_PIECES)
-        for part, (start, end, over) in enumerate(pieces):
-            rows.piece(index, record_id, part, 2 * start, cleaned[2 * start : 2 * end], order=order, exchange=exchange,
-                       over_budget=over, digest=order if len(pieces) == 1 else None)
+        return index, record_id, None, cleaned, order, exchange
 
     # -- reporting -------------------------------------------------------------------------------
     def describe(self) -> dict:
@@ -294,11 +313,33 @@ class ShareGPTAdapter(Adapter):
         return settings
 
 
-# Parsed files: (path, size, mtime, adapter, settings, base_dir) -> (table, counters). Shared by every
-# adapter instance and thread of this process, bounded in bytes, emptied by `release` after selecting.
-_PARSED: OrderedDict = OrderedDict()
+# This process's handles on mapped parse cache entries (key -> (table, counters)), and each path's keys; emptied by
+# `release` after selecting. The bytes are the page cache's, not this process's.
+_OPEN: dict[str, tuple[pa.Table, Counter]] = {}
+_KEYS: dict[str, set[str]] = {}
 _LOCK = threading.Lock()
-CACHE_BYTES = 4 << 30
+_KEY_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _lock(key: str) -> threading.Lock:
+    """One lock per entry: two threads wanting the same file parse it once."""
+    with _LOCK:
+        return _KEY_LOCKS.setdefault(key, threading.Lock())
+
+
+# The modules whose code shapes the parsed table: a change to any of them is a new cache key.
+_PARSE_MODULES = ("sharegpt", "sharegpt_clean", "sharegpt_html", "sharegpt_read", "sharegpt_rows", "sharegpt_split",
+                  "sharegpt_parse", "sharegpt_dedup", "chat", "utf8")
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in [*(here / f"{name}.py" for name in _PARSE_MODULES), here.parent / "token_bound.py",
+                 here.parent / "lengths.py", here.parent.parent / "finetune" / "conversation.py"]:
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=16)

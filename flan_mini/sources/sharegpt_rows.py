@@ -124,6 +124,13 @@ class Rows:
         self._flush()
         return pa.Table.from_batches(self.batches, schema=self.schema)
 
+    def drain(self, final: bool = False) -> list[pa.RecordBatch]:
+        """The record batches made so far (all rows with `final`), handed over: the caller streams them on."""
+        if final:
+            self._flush()
+        batches, self.batches = self.batches, []
+        return batches
+
 
 def _strings(values: list) -> pa.Array:
     try:

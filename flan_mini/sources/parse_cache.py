@@ -1,0 +1,135 @@
+"""Parsed source files kept on disk as Arrow IPC files keyed by content, and read back memory-mapped.
+
+A file that is costly to parse (ShareGPT's 660 MB JSON array: cleaning, token counts) is parsed once per
+machine: the table is written, batch by batch as the parse makes it, to `<folder>/parsed/<key>.arrow`, where
+the key is a hash of the file's bytes (sha256) and of every setting that shapes the table (the adapter's
+settings, its tokenizer's own hash, the parsing code itself, FORMAT). Later reads map the file (pa.memory_map):
+its bytes live in the page cache, not in the process heap, and a warm build costs a hash of the input.
+
+The folder is $FLAN_MINI_CACHE if set, else $XDG_CACHE_HOME/flan-mini, else ~/.cache/flan-mini. Entries are
+never changed in place, only added or replaced by a new file: deleting the folder (or any entry) is always safe,
+even during a build (a process mapping an entry keeps its copy), but an entry must not be truncated or
+rewritten in place while a build maps it. An entry is written under a temporary name and renamed when
+complete, and ends with an empty batch carrying the parse's counters: a file without that trailer or its
+footer (truncated, corrupt) is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from ..errors import SourceError
+
+FORMAT = 1  # of the entries; part of every key
+ENV = "FLAN_MINI_CACHE"
+_TRAILER = b"flan_mini_counters"
+
+_HASHES: dict[tuple, str] = {}  # (path, size, mtime, inode) -> sha256 of the bytes: each file hashed once per process
+_HASH_LOCK = threading.Lock()
+
+
+def cache_folder() -> Path:
+    """Where parsed files are cached (see the module docstring)."""
+    if folder := os.environ.get(ENV):
+        return Path(folder).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "flan-mini"
+
+
+def content_sha256(path: Path) -> str:
+    """sha256 of the file's bytes, remembered per (path, size, mtime, inode) for the life of the process."""
+    from ..shards import file_sha256
+
+    stat = path.stat()
+    identity = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    with _HASH_LOCK:
+        known = _HASHES.get(identity)
+    if known is None:
+        known = file_sha256(path)  # hashlib releases the GIL: other tasks run meanwhile
+        with _HASH_LOCK:
+            _HASHES[identity] = known
+    return known
+
+
+def entry_key(content: str, settings: dict) -> str:
+    """The entry's name: a hash of the content's hash, the settings (JSON-able) and FORMAT."""
+    text = json.dumps({"format": FORMAT, "content": content, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def entry_path(key: str) -> Path:
+    return cache_folder() / "parsed" / f"{key}.arrow"
+
+
+def load(key: str) -> tuple[pa.Table, Counter] | None:
+    """The cached table (memory-mapped) and counters, or None when there is no complete entry."""
+    path = entry_path(key)
+    try:
+        reader = ipc.open_file(pa.memory_map(str(path)))
+        count = reader.num_record_batches
+        if count == 0:
+            return None
+        trailer, metadata = reader.get_batch_with_custom_metadata(count - 1)
+        if trailer.num_rows or metadata is None or _TRAILER not in metadata:
+            return None
+        counters = Counter(json.loads(metadata[_TRAILER]))
+        table = pa.Table.from_batches([reader.get_batch(i) for i in range(count - 1)], reader.schema)
+        table.validate()
+        return table, counters
+    except FileNotFoundError:
+        return None
+    except (pa.ArrowException, OSError, ValueError, KeyError):  # truncated or corrupt: parsed again, rewritten
+        return None
+
+
+def store(key: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], counters: Counter,
+          check: Callable[[], None] = lambda: None) -> tuple[pa.Table, Counter]:
+    """Write the batches (consumed as they come) and then `counters` (complete once the batches are) as the entry,
+    and return it read back memory-mapped. `check` runs before the entry is published (it may raise: the parse
+    was of a file that changed). A folder that cannot be written keeps the table in memory instead, with a warning.
+    """
+    path = entry_path(key)
+    temporary = path.with_name(f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sink = pa.OSFile(str(temporary), "wb")
+    except (OSError, pa.ArrowException) as exc:
+        warnings.warn(f"parse cache folder {path.parent} cannot be written ({exc}); keeping the parsed table in "
+                      f"memory (set {ENV} to a writable folder)", stacklevel=2)
+        table = pa.Table.from_batches(list(batches), schema)
+        check()
+        return table, counters
+    try:
+        with sink, ipc.new_file(sink, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+            trailer = json.dumps(dict(sorted(counters.items()))).encode()
+            writer.write_batch(_empty(schema), custom_metadata={_TRAILER: trailer})
+        check()
+        os.replace(temporary, path)
+    except (OSError, pa.ArrowException) as exc:
+        temporary.unlink(missing_ok=True)
+        raise SourceError(f"cannot write the parse cache entry {path} ({exc}); free some space there or set {ENV} "
+                          "to another folder") from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    entry = load(key)
+    if entry is None:
+        raise SourceError(f"the parse cache entry {path} just written cannot be read back")
+    return entry
+
+
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array([], field.type) for field in schema], schema=schema)
