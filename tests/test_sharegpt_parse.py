@@ -9,6 +9,7 @@ import warnings
 import pyarrow as pa
 import pytest
 
+from flan_mini.cache_dir import cache_folder
 from flan_mini.sources import parse_cache
 from flan_mini.sources import sharegpt as sharegpt_module
 from flan_mini.sources import sharegpt_parse
@@ -84,8 +85,8 @@ def test_a_file_is_parsed_once_per_machine_and_read_back_mapped(tmp_path, monkey
     original = sharegpt_module.iter_json_array
     monkeypatch.setattr(sharegpt_module, "iter_json_array", lambda path: parses.append(path) or original(path))
     table, stats = parse_fresh(source, file)
-    entries = list(parse_cache.cache_folder().glob("parsed/*.arrow"))
-    assert len(entries) == 1 and not list(parse_cache.cache_folder().glob("parsed/.*.tmp"))
+    entries = list(cache_folder().glob("parsed/*.arrow"))
+    assert len(entries) == 1 and not list(cache_folder().glob("parsed/.*.tmp"))
     allocated = pa.total_allocated_bytes()
     again, again_stats = parse_fresh(source, file)
     assert pa.total_allocated_bytes() - allocated < table.nbytes // 4  # mapped, not read into memory
@@ -97,7 +98,7 @@ def test_a_file_is_parsed_once_per_machine_and_read_back_mapped(tmp_path, monkey
     renamed = adapter(copy.parent, split_conversations={"max_length": 2000}, max_reject_rate=0.5, label="other")
     assert parse_fresh(renamed, files(renamed, copy.parent)[0])[0].equals(table) and len(parses) == 1
     parse_fresh(adapter(tmp_path / "data", split_conversations={"max_length": 1000}), file)
-    assert len(parses) == 2 and len(list(parse_cache.cache_folder().glob("parsed/*.arrow"))) == 2
+    assert len(parses) == 2 and len(list(cache_folder().glob("parsed/*.arrow"))) == 2
     write_sharegpt_json(file.path, sample_records(random.Random(4)))
     parse_fresh(source, files(source, tmp_path / "data")[0])
     assert len(parses) == 3
@@ -109,7 +110,7 @@ def test_a_broken_cache_entry_is_ignored_and_rewritten(tmp_path, monkeypatch, da
     source = adapter(tmp_path, max_reject_rate=1.0)
     file = files(source, tmp_path)[0]
     table, stats = parse_fresh(source, file)
-    [entry] = parse_cache.cache_folder().glob("parsed/*.arrow")
+    [entry] = cache_folder().glob("parsed/*.arrow")
     data = entry.read_bytes()
     entry.unlink()  # a new file, as a crashed writer's would be: `table` still maps the old one
     if damage == "truncated":
@@ -144,10 +145,10 @@ def test_an_unwritable_cache_folder_keeps_the_table_in_memory(tmp_path, monkeypa
 
 def test_the_cache_folder_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("FLAN_MINI_CACHE", str(tmp_path / "mine"))
-    assert parse_cache.cache_folder() == tmp_path / "mine"
+    assert cache_folder() == tmp_path / "mine"
     monkeypatch.delenv("FLAN_MINI_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert parse_cache.cache_folder() == tmp_path / "xdg" / "flan-mini"
+    assert cache_folder() == tmp_path / "xdg" / "flan-mini"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert parse_cache.cache_folder() == tmp_path / "home" / ".cache" / "flan-mini"
+    assert cache_folder() == tmp_path / "home" / ".cache" / "flan-mini"

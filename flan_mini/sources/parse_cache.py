@@ -29,22 +29,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from ..cache_dir import ENV, cache_folder
 from ..errors import SourceError
 
 FORMAT = 1  # of the entries; part of every key
-ENV = "FLAN_MINI_CACHE"
 _TRAILER = b"flan_mini_counters"
 
 _HASHES: dict[tuple, str] = {}  # (path, size, mtime, inode) -> sha256 of the bytes: each file hashed once per process
 _HASH_LOCK = threading.Lock()
-
-
-def cache_folder() -> Path:
-    """Where parsed files are cached (see the module docstring)."""
-    if folder := os.environ.get(ENV):
-        return Path(folder).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "flan-mini"
 
 
 def content_sha256(path: Path) -> str:
@@ -69,7 +61,7 @@ def entry_key(content: str, settings: dict) -> str:
 
 
 def entry_path(key: str) -> Path:
-    return cache_folder() / "parsed" / f"{key}.arrow"
+    return cache_folder("parsed") / f"{key}.arrow"
 
 
 def load(key: str) -> tuple[pa.Table, Counter] | None:
