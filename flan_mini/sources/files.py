@@ -278,4 +278,3 @@ def _version(info: dict) -> str:
         if info.get(key) is not None:
             return str(info[key]).strip('"')
     return ""
-    return resolved
