@@ -12,8 +12,9 @@ of 16k rows under --cache; a size of S million uses the first 4*S chunks. Each r
   only the ids, and ``deduplicate(ParquetBatches(...))`` runs partitioned: tasks read their row groups, sketch
   and scatter band records into partitions, partition tasks pair, the driver verifies the candidate rows.
 Printed per run: wall time (reading included), documents/s, the driver's peak RSS, the largest peak RSS of any
-other process (Ray's workers, raylet and object store; the forked workers locally) and the largest process's
-private memory (RssAnon: RSS less shared pages, such as the object store's, that several processes map),
+other process (Ray's workers, raylet and object store; the forked workers locally; a worker's RSS counts the
+object store pages it read) and the largest private memory of any other process (RssAnon: RSS less shared
+pages, such as the object store's, that several processes map; what the process itself allocated),
 sampled every 200 ms with psutil; and whether the ray run removed exactly the rows the local run removed and
 wrote the same clusters file (sha256).
 
@@ -138,8 +139,11 @@ class ProcessPeaks:
         me = self.me.pid
         others = {pid: rss for pid, rss in self.rss.items() if pid != me}
         top = max(others, key=others.get) if others else None
+        private = {pid: anon for pid, anon in self.anon.items() if pid != me}
+        top_private = max(private, key=private.get) if private else None
         return {"driver_rss": self.rss.get(me, 0), "driver_anon": self.anon.get(me, 0),
                 "other_rss": others.get(top, 0), "other_process": self.names.get(top, ""),
+                "other_anon": private.get(top_private, 0), "other_anon_process": self.names.get(top_private, ""),
                 "largest_anon": max(self.anon.values(), default=0), "processes": len(self.rss)}
 
 
@@ -218,7 +222,7 @@ def dedup_curve(sizes=(1, 5, 10), executors=("local", "ray"), workers: int = 2, 
 def format_curve(rows: list[dict]) -> str:
     gib = 1 << 30
     lines = ["| docs | executor | wall s | docs/s | driver peak RSS (private) | largest other process "
-             "| largest private (RssAnon) | removed | same as local |",
+             "| largest other private (RssAnon) | removed | same as local |",
              "|---|---|---|---|---|---|---|---|---|"]
     local = {r["docs"]: r for r in rows if r.get("executor") == "local" and "error" not in r}
     for r in rows:
@@ -231,7 +235,7 @@ def format_curve(rows: list[dict]) -> str:
         lines.append(
             f"| {r['docs']:,} | {r['executor']} | {r['seconds']:.1f} | {r['docs'] / r['seconds']:,.0f} "
             f"| {r['driver_rss'] / gib:.2f} GiB ({r['driver_anon'] / gib:.2f}) | {r['other_rss'] / gib:.2f} GiB ({r['other_process'].strip()}) "
-            f"| {r['largest_anon'] / gib:.2f} GiB | {r['removed']:,} | {same} |")
+            f"| {r['other_anon'] / gib:.2f} GiB ({r['other_anon_process'].strip()}) | {r['removed']:,} | {same} |")
     return "\n".join(lines)
 
 

@@ -8,6 +8,12 @@ compiled templates (rebuild those inside the task from plain data).
 
 `share(value)` hands a large read-only value (a benchmark index) to every task once: tasks receive it
 as an argument; locally it is the value itself.
+
+`submit(fn, jobs, returns=k)` is `map` for results that feed other tasks: it yields handles, in submission
+order, on results that stay where they were made (Ray's object store), so that a later task given a handle as
+an argument receives the value and the driver never holds it; `fetch(handle)` gets a value (a small one, such
+as per-batch counts). With `returns=k` the task returns k values and each job yields k handles (a tuple), so
+each can go to a different task (one per partition). Locally a handle is the value itself.
 """
 
 from __future__ import annotations
@@ -28,6 +34,14 @@ class Executor(Protocol):
 
     def share(self, value: Any) -> Any:
         """A handle on `value` that tasks receive as an argument (put once, read by every task)."""
+
+    def submit(self, fn: Callable, jobs: Iterable[tuple], *, returns: int = 1,
+               inflight: int | None = None) -> Iterator[Any]:
+        """Handles on `fn(*job)` for every job (a tuple of `returns` handles when `returns` > 1), in submission
+        order, at most `inflight` tasks running at once; the values stay out of this process."""
+
+    def fetch(self, handle: Any) -> Any:
+        """The value behind a handle `submit` or `share` gave."""
 
     def describe(self) -> dict:
         """What the manifest records about where the build ran (not part of the output's identity)."""
@@ -66,6 +80,14 @@ class LocalExecutor:
     def share(self, value: Any) -> Any:
         return value
 
+    def submit(self, fn: Callable, jobs: Iterable[tuple], *, returns: int = 1,
+               inflight: int | None = None) -> Iterator[Any]:
+        for result in self.map(fn, jobs, inflight=inflight):  # self.map: a subclass's map applies here too
+            yield _unpack(fn, result, returns)
+
+    def fetch(self, handle: Any) -> Any:
+        return handle
+
     def describe(self) -> dict:
         return {"name": self.name, "workers": self.workers}
 
@@ -77,6 +99,16 @@ class LocalExecutor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _unpack(fn: Callable, result: Any, returns: int) -> Any:
+    """A task's result as `submit` yields it: the value, or its `returns` values as a tuple."""
+    if returns == 1:
+        return result
+    if not isinstance(result, tuple) or len(result) != returns:
+        raise TypeError(f"{getattr(fn, '__name__', fn)} was submitted with returns={returns} but returned "
+                        f"{type(result).__name__} of {len(result) if isinstance(result, tuple) else 1} values")
+    return result
 
 
 def make_executor(name: str = "local", *, workers: int | None = None, address: str | None = None) -> Executor:

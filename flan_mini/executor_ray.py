@@ -161,6 +161,29 @@ class RayExecutor:
         """Put once in the object store; a task given the handle as an argument receives the value."""
         return self._ray.put(value)
 
+    def submit(self, fn: Callable, jobs: Iterable[tuple], *, returns: int = 1,
+               inflight: int | None = None) -> Iterator[Any]:
+        """One Ray task per job with `returns` results in the object store: yields their ObjectRefs (a tuple
+        of them when `returns` > 1) in submission order; a new task is submitted only when fewer than
+        `inflight` are running, so a generator of jobs is consumed (and its arguments copied) gradually."""
+        ray = self._ray
+        plain = inspect.isfunction(fn)
+        remote = ray.remote(fn if plain else _apply).options(num_cpus=1, max_retries=self.retries,
+                                                             retry_exceptions=False, num_returns=returns)
+        limit = max(1, inflight or INFLIGHT_PER_CPU * self.workers)
+        running: list = []  # one ref per running task (its first result)
+        for job in jobs:
+            refs = remote.remote(*job) if plain else remote.remote(fn, *job)
+            refs = tuple(refs) if returns > 1 else refs
+            running.append(refs[0] if returns > 1 else refs)
+            while len(running) >= limit:
+                _, running = ray.wait(running, num_returns=1, fetch_local=False)
+            yield refs
+
+    def fetch(self, handle: Any) -> Any:
+        """`ray.get`, with a task's failure reported as `map` reports it."""
+        return self._result(_fetch_of, 0, (handle,), handle)
+
     def describe(self) -> dict:
         return {"name": self.name, "address": self.address or "local", "nodes": self._nodes, "cpus": self.workers,
                 "workers": self.workers}
@@ -183,6 +206,10 @@ class RayExecutor:
 
 def _apply(fn: Callable, *args) -> Any:
     return fn(*args)
+
+
+def _fetch_of(handle):
+    """The name a failed `fetch` is reported under (the task's own error names what it ran)."""
 
 
 def _same_address(given: str, current: str) -> bool:

@@ -63,3 +63,16 @@ def test_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path):
 
     result = run_cli("build", SAMPLE_RECIPE, "--out", tmp_path / "out", "--ray-address", "127.0.0.1:6379")
     assert result.exit_code == 2 and "--ray-address needs --executor ray" in result.output
+
+
+def _pair(value: int) -> tuple[int, int]:
+    return value, -value
+
+
+def test_local_submit_gives_the_values_as_handles():
+    executor = LocalExecutor(2)
+    assert list(executor.submit(_slow_square, [(3, 0.0), (4, 0.0)])) == [9, 16]
+    handles = list(executor.submit(_pair, [(1,), (2,)], returns=2))
+    assert handles == [(1, -1), (2, -2)] and executor.fetch(handles[1][0]) == 2
+    with pytest.raises(TypeError, match="_slow_square was submitted with returns=2 but returned int"):
+        list(executor.submit(_slow_square, [(3, 0.0)], returns=2))

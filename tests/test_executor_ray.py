@@ -55,6 +55,14 @@ def _die_once_then(marker: str, task, *args):
     return task(*args)
 
 
+def _split(value: int) -> tuple[list[int], int]:
+    return list(range(value)), value * 10
+
+
+def _total(*parts) -> int:
+    return sum(sum(p) if isinstance(p, list) else p for p in parts)
+
+
 def _always_die(*args):
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -76,6 +84,20 @@ def test_map_keeps_submission_order_across_nodes_and_describes_the_cluster(ray_c
 def test_a_task_error_is_raised_as_the_task_raised_it(ray_cluster):
     with pytest.raises(FlanMiniError, match="^row 3: bad input$"):
         list(_executor(ray_cluster).map(_refuse, [(3,)]))
+
+
+def test_submitted_results_stay_in_the_store_and_feed_later_tasks(ray_cluster):
+    import ray
+
+    executor = _executor(ray_cluster)
+    handles = list(executor.submit(_split, [(3,), (4,), (5,)], returns=2, inflight=1))
+    assert all(isinstance(h, ray.ObjectRef) for pair in handles for h in pair)
+    assert [executor.fetch(second) for _, second in handles] == [30, 40, 50]
+    # A later task given the handles as arguments receives the values (Ray resolves them on its worker).
+    assert list(executor.map(_total, [tuple(first for first, _ in handles)])) == [3 + 6 + 10]
+    (failed,) = executor.submit(_refuse, [(7,)])
+    with pytest.raises(FlanMiniError, match="row 7: bad input"):
+        executor.fetch(failed)
 
 
 def test_nodes_with_other_library_versions_are_refused(ray_cluster):

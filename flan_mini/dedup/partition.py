@@ -144,9 +144,12 @@ class ParquetBatches:
 def sketch_scatter(plan: SketchPlan, parts: int, ranks: np.ndarray, salt: np.ndarray | None, read, *args):
     """Task: sketch one batch (rows ranked ``ranks`` in keep order) and scatter its records into ``parts``.
 
-    Returns (shingle counts, truncated, invalid_utf8) per row, and per partition the exact records
-    (m x 3 uint64: key halves, rank) and the band records (m x 2 uint64: key, band << 48 | rank) of the
-    rows with something to compare. ``salt`` (scope source) is xor-ed into the keys as the local path does.
+    Returns 1 + parts values (``executor.submit(..., returns=1 + parts)``, so each piece can go to its
+    partition's tasks without passing through the driver): (shingle counts as int32, truncated, invalid_utf8)
+    per row, then per partition the pair (exact records, band records) of the rows with something to compare:
+    m x 3 uint64 (key halves, rank) and m' x 2 uint64 (key, band << 48 | rank). One piece per partition, not
+    two: Ray keeps a task's results under 100 KiB in the driver's own memory, not in the object store. ``salt``
+    (scope source) is xor-ed into the keys as the local path does.
     """
     batch = read(*args)
     shingles, offsets, exact, truncated, invalid = _shingle_batch(plan, batch, wide=False)
@@ -164,7 +167,7 @@ def sketch_scatter(plan: SketchPlan, parts: int, ranks: np.ndarray, salt: np.nda
     band = np.arange(plan.bands, dtype=U64) << U64(RANK_BITS)
     band_records = np.column_stack([keys[active].T.ravel(), (band[:, None] | rank[None, :]).ravel()])
     band_parts = _scatter(band_records, band_records[:, 0] % U64(parts), parts)
-    return counts, truncated, invalid, exact_parts, band_parts
+    return (counts.astype(np.int32), truncated, invalid), *zip(exact_parts, band_parts)
 
 
 def _scatter(records: np.ndarray, part: np.ndarray, parts: int) -> list[np.ndarray]:
@@ -173,9 +176,10 @@ def _scatter(records: np.ndarray, part: np.ndarray, parts: int) -> list[np.ndarr
     return [np.ascontiguousarray(piece) for piece in np.split(records[order], cuts)]
 
 
-def exact_partition(*pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Task: (rank, head rank) of every row of this partition whose exact key an earlier-ranked row holds."""
-    records = np.concatenate(pieces) if pieces else np.zeros((0, 3), U64)
+def exact_partition(*pieces: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Task: (rank, head rank) of every row of this partition whose exact key an earlier-ranked row holds
+    (``pieces``: sketch_scatter's (exact records, band records) for this partition)."""
+    records = np.concatenate([exact for exact, _ in pieces]) if pieces else np.zeros((0, 3), U64)
     records = records[np.argsort(records[:, 2])]  # keep order: a key's first row is its head
     group = exact_groups(np.ascontiguousarray(records[:, :2]))
     copies = np.flatnonzero(group != np.arange(len(group)))
@@ -183,11 +187,13 @@ def exact_partition(*pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ranks[copies], ranks[group[copies]]
 
 
-def band_partition(bucket_cap: int, size: int, bands: int, copies: np.ndarray, *pieces: np.ndarray):
+def band_partition(bucket_cap: int, size: int, bands: int, copies: np.ndarray, *pieces: tuple | np.ndarray):
     """Task: the candidate pairs of this partition's buckets, as sorted distinct codes rank_i * size + rank_j
     (rank_i < rank_j), with its oversized-bucket count and largest bucket. Rows in ``copies`` (exact copies
     of an earlier row, sorted ranks) take no part, as in the local path. Each piece is sorted by band
-    (sketch_scatter): one band's records are gathered at a time, so the task holds its pieces and one band."""
+    (sketch_scatter): one band's records are gathered at a time, so the task holds its pieces and one band.
+    A piece is sketch_scatter's (exact records, band records) or the band records alone."""
+    pieces = [piece[1] if isinstance(piece, tuple) else piece for piece in pieces]
     edges = [np.searchsorted(piece[:, 1] >> U64(RANK_BITS), np.arange(bands + 1, dtype=U64)) for piece in pieces]
     codes = np.zeros(0, dtype=np.int64)
     oversized, largest = 0, 0
@@ -247,31 +253,32 @@ def find_pairs(batches, plan: SketchPlan, perm: np.ndarray, salt: np.ndarray | N
     n = len(perm)
     rank = np.empty(n, dtype=np.int64)
     rank[perm] = np.arange(n, dtype=np.int64)
-    shingles = np.empty(n, np.int64)
+    shingles = np.empty(n, np.int32)  # a row's shingle count (stats, and which rows have text to compare)
     truncated = np.empty(n, bool)
     invalid = np.empty(n, bool)
-    exact_handles: list[list] = [[] for _ in range(parts)]
-    band_handles: list[list] = [[] for _ in range(parts)]
+    pieces: list[list] = [[] for _ in range(parts)]  # per partition, one handle per batch
 
     def jobs():
         for (start, stop), (read, args) in zip(bounds, batches.reads(bounds)):
             cut = salt[start:stop] if salt is not None else None
             yield (plan, parts, rank[start:stop], cut, read, *args)
 
-    for (start, stop), result in zip(bounds, executor.map(sketch_scatter, jobs())):
-        counts, cut, bad, exact_parts, band_parts = result
-        shingles[start:stop], truncated[start:stop], invalid[start:stop] = counts, cut, bad
-        for p in range(parts):  # into the object store (Ray): the driver keeps handles, not records
-            exact_handles[p].append(executor.share(exact_parts[p]))
-            band_handles[p].append(executor.share(band_parts[p]))
-        del result, exact_parts, band_parts
+    # Each batch's pieces stay in the object store (Ray) and go from there to their partition's tasks: the
+    # driver holds handles and the per-row counts only.
+    summaries = []
+    for (start, stop), handles in zip(bounds, executor.submit(sketch_scatter, jobs(), returns=1 + parts)):
+        summaries.append(((start, stop), handles[0]))
+        for p in range(parts):
+            pieces[p].append(handles[1 + p])
+    for (start, stop), handle in summaries:
+        shingles[start:stop], truncated[start:stop], invalid[start:stop] = executor.fetch(handle)
+    del summaries, rank
 
     sketched = time.perf_counter()
     copy_rank, head_rank = [], []
-    for copies, heads_of in executor.map(exact_partition, (tuple(h) for h in exact_handles)):
+    for copies, heads_of in executor.map(exact_partition, (tuple(h) for h in pieces)):  # few rows
         copy_rank.append(copies)
         head_rank.append(heads_of)
-    exact_handles.clear()
     copy_rank = np.concatenate(copy_rank) if copy_rank else np.zeros(0, np.int64)
     head_rank = np.concatenate(head_rank) if head_rank else np.zeros(0, np.int64)
 
@@ -285,12 +292,16 @@ def find_pairs(batches, plan: SketchPlan, perm: np.ndarray, salt: np.ndarray | N
 
     shared_copies = executor.share(np.sort(copy_rank))
     codes, oversized, largest = [], 0, 0
-    jobs = ((bucket_cap, n, plan.bands, shared_copies, *h) for h in band_handles)
-    for found, over, large in executor.map(band_partition, jobs):
+
+    def band_jobs():
+        for p in range(parts):  # a partition's handles are dropped once its task has them: Ray frees the pieces
+            handles, pieces[p] = pieces[p], []
+            yield (bucket_cap, n, plan.bands, shared_copies, *handles)
+
+    for found, over, large in executor.map(band_partition, band_jobs()):
         codes.append(found)
         oversized += over
         largest = max(largest, large)
-    band_handles.clear()
     codes = np.concatenate(codes) if codes else np.zeros(0, np.int64)
     left = np.searchsorted(head_rank_sorted, codes // max(n, 1))
     right = np.searchsorted(head_rank_sorted, codes % max(n, 1))

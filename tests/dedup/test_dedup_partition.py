@@ -79,9 +79,13 @@ def test_a_cluster_executor_takes_the_partitioned_path_with_picklable_tasks(tabl
     assert executor.calls["sketch_scatter"] > 5  # one task per batch
     assert executor.calls["exact_partition"] == executor.calls["band_partition"] == parts
     assert executor.calls["detail_rows"] >= 1
+    # The batches' pieces go to the partition tasks as submit's handles, not through the driver and share():
+    # only the few exact copies' ranks are shared.
+    assert executor.shared == 1
     # Each partition task got only its buckets: band records (key, band|rank) with key % P == its number.
     held = []
     for number, (_, size, bands, _, *pieces) in enumerate(executor.arguments["band_partition"]):
+        pieces = [band for _, band in pieces]  # sketch_scatter's (exact, band) records, handed on whole
         records = np.concatenate(pieces)
         assert size == table.num_rows and bands == 16 and (records[:, 0] % np.uint64(parts) == number).all()
         for piece in pieces:  # sorted by band, so the task can take one band at a time
