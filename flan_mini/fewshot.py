@@ -106,7 +106,8 @@ def _parts(owner) -> tuple[tuple, tuple]:
     return (owner.prompt_source, owner.prompt), (owner.completion_source, owner.completion)
 
 
-def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: int | None) -> list[Layout]:
+def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: int | None,
+             known: dict[str, int] | None = None) -> list[Layout]:
     """Render, measure and prune every few-shot row; returns those left with at least one exemplar.
 
     Three passes, so that rendering and measuring are batched: (1) render each needed
@@ -114,7 +115,7 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
     blocks and keep leading exemplars while the whole example fits the budget (FLAN's pruning,
     fewshot_prune.py: texts measured in batches, tokens counted only where bounds cannot decide);
     (3) lay out the turns. Example, budget 100: query 40, blocks 30, 25, 20 -> 40+30 = 70,
-    +25 = 95, +20 = 115 > 100: two exemplars kept.
+    +25 = 95, +20 = 115 > 100: two exemplars kept. `known`: exact counts shared between calls (fewshot_prune.py).
     """
     if not layouts:
         return []
@@ -159,7 +160,7 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
             fixed = [query_x, query_y]
         plans.append((usable, blocks, fixed))
     choices = prune([(blocks, fixed, layout.wanted or len(blocks)) for layout, (_, blocks, fixed) in zip(layouts, plans)],
-                    measure, budget)
+                    measure, budget, known)
 
     # (3) assemble
     kept = []
