@@ -86,3 +86,22 @@ def test_prune_with_floors_matches_exact_counting_and_counts_less():
         again = FloorMeasure()
         assert prune(plans, again, budget, known) == prune(plans, again, budget, known)
         assert len(again.counted) == len(set(again.counted))
+
+
+def test_prune_measures_in_batches_with_the_same_result(monkeypatch):
+    import flan_mini.fewshot_prune as fewshot_prune
+
+    rng = random.Random(12)
+    plans = [([[text(rng)] for _ in range(rng.randint(0, 5))], [text(rng)], 2) for _ in range(200)]
+    whole = prune(plans, WordMeasure(), 60)
+    longest = max(len(t) for blocks, fixed, _ in plans for t in [*fixed, *(x for b in blocks for x in b)])
+    monkeypatch.setattr(fewshot_prune, "BATCH_CHARS", 50)
+    calls = []
+
+    class Batches(WordMeasure):
+        def lengths(self, texts):
+            calls.append(sum(map(len, texts)))
+            return super().lengths(texts)
+
+    assert prune(plans, Batches(), 60) == whole
+    assert len(calls) > 1 and all(size < 50 + longest for size in calls)
