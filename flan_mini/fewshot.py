@@ -138,19 +138,26 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
 
     # (2) lay out and measure
     plans = []
+    made: dict[tuple[str, int], list[str] | None] = {}  # (owner, exemplar row) -> its block, built once: an
+    # exemplar serves many rows, and one string per block (not per use) keeps memory and hashing down
     for layout in layouts:
         (x_source, _), (y_source, _) = _parts(layout.owner)
         owner = layout.owner
         usable, blocks = [], []
         for candidate in layout.drawn:
-            x, y = texts[(x_source, candidate)], texts[(y_source, candidate)]
-            if not x.strip() or not y.strip():
-                continue  # an exemplar that renders blank teaches nothing
+            key = (owner.full_id, candidate)
+            if key not in made:
+                x, y = texts[(x_source, candidate)], texts[(y_source, candidate)]
+                if not x.strip() or not y.strip():
+                    made[key] = None  # an exemplar that renders blank teaches nothing
+                elif isinstance(owner, Pattern):
+                    made[key] = [owner.input_prefix + x + owner.x_y_delimiter + owner.target_prefix + y + owner.example_separator]
+                else:
+                    made[key] = [x, y]
+            if made[key] is None:
+                continue
             usable.append(candidate)
-            if isinstance(owner, Pattern):
-                blocks.append([owner.input_prefix + x + owner.x_y_delimiter + owner.target_prefix + y + owner.example_separator])
-            else:
-                blocks.append([x, y])
+            blocks.append(made[key])
         query_x, query_y = texts[(x_source, layout.row)], texts[(y_source, layout.row)]
         if isinstance(owner, Pattern):
             preamble = texts[(owner.preamble_source, layout.row)] if owner.preamble is not None else ""
