@@ -30,10 +30,30 @@ def make_ids(name: str, keys: np.ndarray) -> pa.Array:
     run_start = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0)) if len(keys) else first
     occurrence = np.empty(len(keys), np.int64)
     occurrence[order] = np.arange(len(keys)) - run_start
-    return pa.array(
-        [f"{name}-{k:016x}" if o == 0 else f"{name}-{k:016x}-{o}" for k, o in zip(keys.tolist(), occurrence.tolist())],
-        pa.string(),
-    )
+    ids = _hex_ids(name, keys)
+    repeated = np.flatnonzero(occurrence)
+    if len(repeated):  # copies (rare): their suffixes per row
+        ids = ids.to_numpy(zero_copy_only=False).astype(object)
+        ids[repeated] = [f"{i}-{o}" for i, o in zip(ids[repeated], occurrence[repeated].tolist())]
+        return pa.array(ids, pa.string())
+    return ids
+
+
+_HEX_PAIRS = np.frombuffer("".join(f"{b:02x}" for b in range(256)).encode(), np.uint8).reshape(256, 2)  # byte -> 2 hex digits
+
+
+def _hex_ids(name: str, keys: np.ndarray) -> pa.Array:
+    """`<name>-<16 hex of the key>` per key, built as one byte buffer (no Python string per row)."""
+    prefix = np.frombuffer(f"{name}-".encode(), np.uint8)
+    width = len(prefix) + 16
+    big_endian = np.ascontiguousarray(np.asarray(keys, np.uint64).astype(">u8")).view(np.uint8).reshape(-1, 8)
+    data = np.empty((len(keys), width), np.uint8)
+    data[:, :len(prefix)] = prefix
+    data[:, len(prefix):] = _HEX_PAIRS[big_endian].reshape(len(keys), 16)
+    offsets = np.arange(0, (len(keys) + 1) * width, width, dtype=np.int64)
+    if offsets[-1] < 2**31:
+        return pa.StringArray.from_buffers(len(keys), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
+    return pa.LargeStringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(data)).cast(pa.string())
 
 
 def output_kind(adapter, spec, table: pa.Table, seed: int):
