@@ -12,9 +12,10 @@ vocabulary entry or added token holds a non-separator, then separators, then a n
 text, a run between separator characters (T) maps to at least one run of non-separator symbols, as long as
 exactly the characters of T map to separator symbols only:
 - byte-level BPE (no normaliser; pre-tokenisers that never drop characters): a byte's symbol is its byte-level
-  character, T = {" "} (symbol "Ġ") plus any of "\\n", "\\t", "\\r" the vocabulary allows;
+  character, T = {" "} (symbol "Ġ") plus any of "\\n", "\\t", "\\r" and ASCII punctuation the vocabulary allows;
 - LLaMA's forms (Prepend "▁" / Replace " " -> "▁" / "\\A▁" -> "▁▁", or a Metaspace pre-tokeniser with "▁"): T = {" ", "▁"} (symbol
-  "▁"), plus any of "\\n", "\\t", "\\r" (their own symbols, or byte fallback) the vocabulary allows.
+  "▁"), plus any of "\\n", "\\t", "\\r" and ASCII punctuation (their own symbols, or byte fallback) the vocabulary
+  allows.
 Anything else gets no bound (0 per text, as before). tests/test_token_floor.py checks it on random Unicode.
 """
 
@@ -22,12 +23,13 @@ from __future__ import annotations
 
 import json
 import re
+import string
 
 import numpy as np
 
 from .token_bound import _flatten
 
-_EXTRA = "\n\t\r"  # separators beyond the space, kept when the vocabulary allows
+_EXTRA = "\n\t\r" + string.punctuation  # separators beyond the space, each kept when the vocabulary allows
 _KEEPS_CHARACTERS = {"ByteLevel", "Digits"}  # pre-tokenisers that split but never drop a character
 _CHUNK = 4 << 20  # characters counted at a time (bounded memory)
 

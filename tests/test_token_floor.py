@@ -44,7 +44,8 @@ def test_floor_holds_on_random_unicode(kind):
                  "legacy": lambda: llama_bpe(LEGACY_LLAMA, None), "modern": lambda: llama_bpe(MODERN_LLAMA, MODERN_PRE)}[kind]()
     seps = separators(tokenizer)
     assert seps is not None and " " in seps and ("▁" in seps) == (kind in ("legacy", "modern"))
-    texts = random_strings(3000, seed=7 + len(kind)) + ["", " ", "a", "a b", "▁", " ▁ ", "x\ny\tz"]
+    texts = random_strings(3000, seed=7 + len(kind)) + ["", " ", "a", "a b", "▁", " ▁ ", "x\ny\tz", "f(x)=a.b;c[d]",
+                                                         "a<s>b", "x</s>y", "<s>", "a.b.c", "e▁c", "return x * 2", "naïve,café"]
     floors, exact = words(texts, seps), counts(tokenizer, texts)
     assert all(f <= e for f, e in zip(floors, exact))
     prose = CORPUS[:4]
