@@ -6,6 +6,8 @@ other stage's, and the pick stage writes around them.
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pyarrow as pa
 
@@ -110,6 +112,17 @@ def render_table(adapter, spec, table: pa.Table, seed: int) -> tuple[pa.Table, d
     return out.append_column(TASK, task), failed, stats
 
 
+def _return_freed_memory() -> None:
+    """Give back to the system what a source's rendering freed: few-shot assembly makes millions of Python strings
+    (glibc's heap keeps their pages after they go: measured 2.2 GiB at 52,500 CodeContests rows) and Arrow's pool
+    keeps freed blocks; later stages allocate elsewhere, so kept pages only add to the build's peak."""
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # glibc only
+    except (OSError, AttributeError):
+        pass
+
+
 def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stats]:
     """The stage: every source's candidates, one task per source on the executor.
 
@@ -141,5 +154,7 @@ def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stat
                 candidates = candidates.removing(removals(ids.filter(pa.array(mask)), reason))
             built.append(candidates)
             task.update(table.num_rows)
+            if local:
+                _return_freed_memory()
             stats += Stats(candidates.rows, candidates.rows - int(candidates.out_mask().sum()), candidates.removed_counts())
     return Mixture(tuple(built)), stats
