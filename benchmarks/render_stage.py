@@ -81,12 +81,6 @@ def main() -> None:
         print(f"{name:>14} {rows[name]:>9,} rows {timings.get(name, float('nan')):7.2f}s  {digest(candidates.table)}")
     print(f"render {total:.2f}s, RSS {rss_mib():,.0f} MiB, peak {peak_mib():,.0f} MiB, Arrow holds "
           f"{pa.total_allocated_bytes() / 2**20:,.0f} MiB")
-    import ctypes, gc, os
-    if os.environ.get("TRIM"):
-        gc.collect()
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-        pa.default_memory_pool().release_unused()
-        print(f"after trim: RSS {rss_mib():,.0f} MiB, pool {pa.default_memory_pool().backend_name}")
     executor.close()
 
 
