@@ -26,7 +26,7 @@ import pyarrow as pa
 from .keys import hash_strings, mix64, ranks, row_keys, salt
 from .fewshot_prune import prune
 from .lengths import Measure
-from .render import Pattern, Template, render_texts
+from .render import Pattern, Template, _variables, render_texts
 
 
 @dataclass
@@ -133,7 +133,9 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
     texts: dict[tuple[str, int], str] = {}
     for source, (compiled, owner) in jobs.items():
         needed = sorted(wanted[source])
-        rendered = render_texts(source, compiled, table.take(pa.array(needed, pa.int64())), owner)
+        # only what the template reads (each take is a copy); a template reading no field keeps one for the row count
+        fields = table.select(sorted(_variables(source)) or table.column_names[:1])
+        rendered = render_texts(source, compiled, fields.take(pa.array(needed, pa.int64())), owner)
         texts.update(zip(((source, r) for r in needed), rendered))
 
     # (2) lay out and measure
