@@ -130,6 +130,7 @@ def render_rows(
     need = len(fs_positions)
     layouts, kept, tried = [], [], 0
     pool = None  # built once, for every round, when some row is few-shot
+    counted: dict[str, int] = {}  # exact lengths, shared by the rounds (their rows draw the same exemplars)
     for _ in range(PROMOTION_ROUNDS):
         if pool is None and len(fs_positions):
             pool = ExemplarPool.build(table, spec, keys, seed, source)
@@ -139,7 +140,7 @@ def render_rows(
             task = row_task[position]
             owner = patterns_of[task][p_choice[position]] if style == "inline" else templates_of[task][t_choice[position]]
             batch.append(Layout(position, int(rows[position]), owner, exemplars, int(wanted_shots[position])))
-        fitted = assemble(table, batch, spec.measure, budget)
+        fitted = assemble(table, batch, spec.measure, budget, counted)
         success = len(fitted) / max(len(batch), 1)
         if len(fitted) > need - len(kept):  # a promotion round tries extra rows: keep the first in draw order
             fitted = sorted(fitted, key=lambda layout: draw_order[layout.position])[: need - len(kept)]

@@ -26,7 +26,7 @@ import pyarrow as pa
 from .keys import hash_strings, mix64, ranks, row_keys, salt
 from .fewshot_prune import prune
 from .lengths import Measure
-from .render import Pattern, Template, render_texts
+from .render import Pattern, Template, _variables, render_texts
 
 
 @dataclass
@@ -106,7 +106,8 @@ def _parts(owner) -> tuple[tuple, tuple]:
     return (owner.prompt_source, owner.prompt), (owner.completion_source, owner.completion)
 
 
-def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: int | None) -> list[Layout]:
+def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: int | None,
+             known: dict[str, int] | None = None) -> list[Layout]:
     """Render, measure and prune every few-shot row; returns those left with at least one exemplar.
 
     Three passes, so that rendering and measuring are batched: (1) render each needed
@@ -114,7 +115,7 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
     blocks and keep leading exemplars while the whole example fits the budget (FLAN's pruning,
     fewshot_prune.py: texts measured in batches, tokens counted only where bounds cannot decide);
     (3) lay out the turns. Example, budget 100: query 40, blocks 30, 25, 20 -> 40+30 = 70,
-    +25 = 95, +20 = 115 > 100: two exemplars kept.
+    +25 = 95, +20 = 115 > 100: two exemplars kept. `known`: exact counts shared between calls (fewshot_prune.py).
     """
     if not layouts:
         return []
@@ -132,24 +133,33 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
     texts: dict[tuple[str, int], str] = {}
     for source, (compiled, owner) in jobs.items():
         needed = sorted(wanted[source])
-        rendered = render_texts(source, compiled, table.take(pa.array(needed, pa.int64())), owner)
+        # only what the template reads (each take is a copy); a template reading no field keeps one for the row count
+        fields = table.select(sorted(_variables(source)) or table.column_names[:1])
+        rendered = render_texts(source, compiled, fields.take(pa.array(needed, pa.int64())), owner)
         texts.update(zip(((source, r) for r in needed), rendered))
 
     # (2) lay out and measure
     plans = []
+    made: dict[tuple[str, int], list[str] | None] = {}  # (owner, exemplar row) -> its block, built once: an
+    # exemplar serves many rows, and one string per block (not per use) keeps memory and hashing down
     for layout in layouts:
         (x_source, _), (y_source, _) = _parts(layout.owner)
         owner = layout.owner
         usable, blocks = [], []
         for candidate in layout.drawn:
-            x, y = texts[(x_source, candidate)], texts[(y_source, candidate)]
-            if not x.strip() or not y.strip():
-                continue  # an exemplar that renders blank teaches nothing
+            key = (owner.full_id, candidate)
+            if key not in made:
+                x, y = texts[(x_source, candidate)], texts[(y_source, candidate)]
+                if not x.strip() or not y.strip():
+                    made[key] = None  # an exemplar that renders blank teaches nothing
+                elif isinstance(owner, Pattern):
+                    made[key] = [owner.input_prefix + x + owner.x_y_delimiter + owner.target_prefix + y + owner.example_separator]
+                else:
+                    made[key] = [x, y]
+            if made[key] is None:
+                continue
             usable.append(candidate)
-            if isinstance(owner, Pattern):
-                blocks.append([owner.input_prefix + x + owner.x_y_delimiter + owner.target_prefix + y + owner.example_separator])
-            else:
-                blocks.append([x, y])
+            blocks.append(made[key])
         query_x, query_y = texts[(x_source, layout.row)], texts[(y_source, layout.row)]
         if isinstance(owner, Pattern):
             preamble = texts[(owner.preamble_source, layout.row)] if owner.preamble is not None else ""
@@ -159,7 +169,7 @@ def assemble(table: pa.Table, layouts: list[Layout], measure: Measure, budget: i
             fixed = [query_x, query_y]
         plans.append((usable, blocks, fixed))
     choices = prune([(blocks, fixed, layout.wanted or len(blocks)) for layout, (_, blocks, fixed) in zip(layouts, plans)],
-                    measure, budget)
+                    measure, budget, known)
 
     # (3) assemble
     kept = []

@@ -281,9 +281,14 @@ def _is_passthrough(source: str) -> bool:
 
 
 def _render_column(source: str, compiled: jinja2.Template, table: pa.Table, template) -> pa.Array:
-    """Render one Jinja source over every row of `table` (column-wise when it is just `{{ field }}`)."""
+    """Render one Jinja source over every row of `table` (column-wise when it is just `{{ field }}`: then the
+    column itself, maybe chunked)."""
     if match := _PASSTHROUGH.match(source.strip()):
-        column = bigtext.fit(table.column(match.group(1)))
+        # As the column's chunks, not joined: single_turn gathers from them directly (joining first copied the
+        # source's whole text once more and made the gather ~10x slower).
+        column = table.column(match.group(1))
+        if bigtext.too_big(column) and not bigtext.is_wide(column.type):
+            column = column.cast(bigtext.widen_type(column.type))
         return column if pa.types.is_large_string(column.type) else column.cast(pa.string())
     names = sorted(_variables(source))
     columns = [table.column(n).to_pylist() for n in names]
@@ -319,14 +324,15 @@ def _blank(array: pa.Array) -> np.ndarray:
 def single_turn(human, gpt) -> pa.Array:
     """[{'from': 'human', 'value': h}, {'from': 'gpt', 'value': g}] per row, built column-wise.
 
-    `human` and `gpt` are arrays, or lists of arrays (parts in row order): the turns are interleaved
-    straight from them, in one gather, without first concatenating the parts.
+    `human` and `gpt` are arrays (or chunked arrays), or lists of them (parts in row order): the turns are
+    interleaved straight from them, in one gather, without first concatenating the parts.
     """
     humans = human if isinstance(human, list) else [human]
     gpts = gpt if isinstance(gpt, list) else [gpt]
     n = sum(len(part) for part in humans)
     parts = bigtext.common([part if pa.types.is_large_string(part.type) else part.cast(pa.string()) for part in [*humans, *gpts]])
-    values = pa.chunked_array(parts, parts[0].type)
+    chunks = [chunk for part in parts for chunk in (part.chunks if isinstance(part, pa.ChunkedArray) else [part])]
+    values = pa.chunked_array(chunks, parts[0].type)
     interleave = np.empty(2 * n, np.int64)
     interleave[0::2], interleave[1::2] = np.arange(n), np.arange(n, 2 * n)
     roles = pa.array(np.tile(np.array(["human", "gpt"], dtype=object), n), pa.string())
