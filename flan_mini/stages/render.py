@@ -6,8 +6,6 @@ other stage's, and the pick stage writes around them.
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pyarrow as pa
 
@@ -17,6 +15,7 @@ from ..render_spec import RenderSpec
 from ..sample import GROUP, KEY, RANK, Selection
 from ..shards import OUTPUT_SCHEMA, TURN
 from ..sources.kinds import FlanPassthrough, ReadyConversations
+from ..peak_memory import release_freed_memory
 from .candidates import Candidates, Mixture, removals
 from .contract import Context, Stats
 
@@ -112,17 +111,6 @@ def render_table(adapter, spec, table: pa.Table, seed: int) -> tuple[pa.Table, d
     return out.append_column(TASK, task), failed, stats
 
 
-def _return_freed_memory() -> None:
-    """Give back to the system what a source's rendering freed: few-shot assembly makes millions of Python strings
-    (glibc's heap keeps their pages after they go: measured 2.2 GiB at 52,500 CodeContests rows) and Arrow's pool
-    keeps freed blocks; later stages allocate elsewhere, so kept pages only add to the build's peak."""
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL(None).malloc_trim(0)  # glibc only
-    except (OSError, AttributeError):
-        pass
-
-
 def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stats]:
     """The stage: every source's candidates, one task per source on the executor.
 
@@ -154,7 +142,7 @@ def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stat
                 candidates = candidates.removing(removals(ids.filter(pa.array(mask)), reason))
             built.append(candidates)
             task.update(table.num_rows)
-            if local:
-                _return_freed_memory()
+            if local:  # few-shot assembly leaves millions of freed Python strings in glibc's heap
+                release_freed_memory()
             stats += Stats(candidates.rows, candidates.rows - int(candidates.out_mask().sum()), candidates.removed_counts())
     return Mixture(tuple(built)), stats
