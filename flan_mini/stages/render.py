@@ -11,11 +11,11 @@ import pyarrow as pa
 
 from .. import bigtext
 from ..compose import render_rows, render_source
+from ..peak_memory import release_freed_memory
 from ..render_spec import RenderSpec
 from ..sample import GROUP, KEY, RANK, Selection
 from ..shards import OUTPUT_SCHEMA, TURN
 from ..sources.kinds import FlanPassthrough, ReadyConversations
-from ..peak_memory import release_freed_memory
 from .candidates import Candidates, Mixture, removals
 from .contract import Context, Stats
 
