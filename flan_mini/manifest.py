@@ -204,8 +204,9 @@ def stage_memory(run) -> dict:
     peaks = {name: round(value / 2**20, 1) for name, value in run.peak_bytes.items()}
     return {
         "peak_rss_mib": {**peaks, "build": max(peaks.values(), default=0.0)},
-        "measured": ("this process's resident high-water mark, reset as each stage starts" if run.exact_memory else
-                     "this process's peak resident memory so far as each stage ends (no per-stage reset here)")
+        "measured": ("this process's largest resident size while each stage ran: exact (the kernel's high-water "
+                     "mark) for a stage that set a new peak, else sampled every 20 ms" if run.exact_memory else
+                     "this process's peak resident memory so far as each stage ends (no /proc here)")
         + "; worker processes (dedup's, Ray's) are not included",
     }
 

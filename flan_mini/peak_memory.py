@@ -1,9 +1,10 @@
-"""This process's peak resident memory per stretch of work (a build stage): exact on Linux, a lower bound elsewhere.
+"""This process's peak resident memory per stretch of work (a build stage), without disturbing anyone else's figure.
 
-On Linux the kernel keeps the process's resident high-water mark (`VmHWM` in /proc/self/status) and lets the
-process reset it to the current size (writing 5 to /proc/self/clear_refs, Linux >= 4.0), so each stage's own
-peak is read without a sampling thread and without missing a short spike. Elsewhere only the lifetime peak
-(`ru_maxrss`) exists: a stage's figure is then the peak so far, reported as such (`exact` is False).
+Linux keeps the process's resident high-water mark (`VmHWM` in /proc/self/status). A stage that raises it has set
+a new peak: that is its exact peak. A stage that stays below an earlier peak is measured by a thread sampling the
+resident size (`VmRSS`) every SAMPLE_SECONDS, which can miss a spike shorter than that. The high-water mark is
+never reset (/proc/self/clear_refs could, but it would also reset the `ru_maxrss` that benchmarks and callers
+read). Without /proc (macOS), only the process's peak so far exists (`ru_maxrss`), reported as such.
 
 Worker processes (dedup's forked workers, Ray's tasks) are not this process: their memory is not counted here.
 """
@@ -14,19 +15,19 @@ import ctypes
 import ctypes.util
 import resource
 import sys
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 _STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-_RESET_HIGH_WATER_MARK = "5"
+SAMPLE_SECONDS = 0.02
 
 
-def _high_water_mark() -> int | None:
-    """VmHWM in bytes, or None where /proc does not give it."""
+def _status_bytes(field: str) -> int | None:
+    """A size field of /proc/self/status (VmHWM, VmRSS) in bytes, or None where /proc does not give it."""
     try:
         for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024  # reported in kB
     except (OSError, ValueError, IndexError):
         return None
@@ -43,28 +44,41 @@ class PeakMemory:
 
         probe = PeakMemory()
         probe.start(); run_stage(); probe.peak()
+
+    `exact` is False where only the process's peak so far can be had (no /proc).
     """
 
     def __init__(self):
-        self.exact = _high_water_mark() is not None and self._can_reset()
-
-    @staticmethod
-    def _can_reset() -> bool:
-        try:
-            _CLEAR_REFS.write_text(_RESET_HIGH_WATER_MARK)
-            return True
-        except OSError:  # no /proc (macOS), or a kernel or sandbox that refuses the write
-            return False
+        self.exact = _status_bytes("VmHWM") is not None
+        self._mark = 0
+        self._sampled = 0
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
 
     def start(self) -> None:
-        if self.exact and not self._can_reset():
-            self.exact = False
+        if not self.exact:
+            return
+        self._mark = _status_bytes("VmHWM") or 0
+        self._sampled = _status_bytes("VmRSS") or 0
+        self._stop.clear()
+        self._sampler = threading.Thread(target=self._sample, name="flan-mini peak memory", daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            self._sampled = max(self._sampled, _status_bytes("VmRSS") or 0)
 
     def peak(self) -> int:
-        """The peak since `start()` (exact), or the process's peak so far (not exact)."""
-        if self.exact and (mark := _high_water_mark()) is not None:
+        """The peak since `start()` (see the module docstring), or the process's peak so far (not `exact`)."""
+        if not self.exact:
+            return _lifetime_peak()
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+        mark = _status_bytes("VmHWM") or 0
+        if mark > self._mark:  # a new high for the process, set during this stretch: exact
             return mark
-        return _lifetime_peak()
+        return max(self._sampled, _status_bytes("VmRSS") or 0)
 
 
 def release_freed_memory() -> None:
