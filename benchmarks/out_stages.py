@@ -6,8 +6,9 @@ Each step runs in a fresh subprocess: it reads the folder's shards into one tabl
 then times the stage alone and samples its RSS every 20 ms, printing seconds, RSS before, peak RSS during the
 stage and the rise; for dedup also the peak USS (private memory) of each forked worker. write: write_shards of
 the rows in a seeded shuffled order into a temporary folder (the write stage's call). card: write_card on a
-temporary copy of the folder (shards symlinked). dedup: dedup_table with the default config. The folder is
-only read.
+temporary copy of the folder (shards symlinked). dedup: dedup_table with the default config (the folder's rows are
+already deduplicated, so it removes nothing: its cost is sketching every row and verifying the candidate pairs).
+The folder is only read.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def step(name: str, folder: Path, workers: int) -> dict:
                 result = dedup_table(table, DedupConfig(), workers=workers)
                 print(f"  dedup: {table.num_rows:,} rows, {int((~result.keep.to_numpy(zero_copy_only=False)).sum()):,} "
                       f"removed; {json.dumps({k: round(v, 2) for k, v in result.seconds.items()})}", flush=True)
+                print(f"  dedup lsh: {json.dumps(result.stats.get('lsh', {}))}", flush=True)
         seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
