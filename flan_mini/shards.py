@@ -163,13 +163,41 @@ def write_shards(
 def write_shard(table: pa.Table, rows: np.ndarray | None, transform: Callable[[pa.Table], pa.Table] | None,
                 folder: str, name: str) -> ShardInfo:
     """One shard, as an executor task: ``table`` (or its ``rows``, in that order), transformed, written to
-    ``folder/name`` and checksummed. Pure in its arguments: a retry writes the same bytes again."""
+    ``folder/name`` and checksummed. Pure in its arguments: a retry writes the same bytes again.
+
+    With ``rows``, the shard is gathered one row group at a time and each group written before the next is
+    gathered, so the task holds one row group, not the shard (the same row groups, so the same bytes)."""
+    path = Path(folder) / name
+    if rows is not None and not any(bigtext.is_wide(f.type) for f in table.schema):
+        count = _write_gathered(table, rows, transform, path)
+        return ShardInfo(name, count, path.stat().st_size, file_sha256(path))
     part = table if rows is None else gather(table, rows)
     if transform is not None:
         part = transform(part)
-    path = Path(folder) / name
     write_parquet(part, path)
     return ShardInfo(name, part.num_rows, path.stat().st_size, file_sha256(path))
+
+
+def _write_gathered(table: pa.Table, rows: np.ndarray, transform, path: Path) -> int:
+    """``write_parquet(transform(gather(table, rows)), path)`` one ROW_GROUP_ROWS group at a time: each call to
+    ``write_table`` with one group's rows writes exactly that row group, as the whole-table call would."""
+    groups = [(lo, min(len(rows), lo + ROW_GROUP_ROWS)) for lo in range(0, len(rows), ROW_GROUP_ROWS)] or [(0, 0)]
+    writer = None
+    try:
+        for lo, hi in groups:
+            part = gather(table, rows[lo:hi])
+            if transform is not None:
+                part = transform(part)
+            if writer is None:
+                writer = pq.ParquetWriter(path, part.schema, compression="zstd", write_statistics=True, store_schema=True,
+                                          use_content_defined_chunking=CDC_OPTIONS, write_page_index=True)
+                writer.add_key_value_metadata({"content_defined_chunking": json.dumps(CDC_OPTIONS)})
+            writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
+            del part  # freed before the next group is gathered
+    finally:
+        if writer is not None:
+            writer.close()
+    return len(rows)
 
 
 def gather(table: pa.Table, rows: np.ndarray) -> pa.Table:

@@ -67,3 +67,29 @@ def test_gather_across_chunks_matches_take_and_writes_the_same_bytes(tmp_path):
     a = write_shards(chunked, tmp_path / "a", target_shard_bytes=300, rows=rows)
     b = write_shards(joined, tmp_path / "b", target_shard_bytes=300, rows=rows)
     assert len(a) > 1 and [s.sha256 for s in a] == [s.sha256 for s in b]
+
+
+def test_shards_gathered_a_row_group_at_a_time_keep_the_bytes_of_a_whole_shard_write(tmp_path, monkeypatch):
+    import numpy as np
+
+    from flan_mini import shards
+    from flan_mini.shards import OUTPUT_SCHEMA, gather, to_messages, write_parquet
+
+    monkeypatch.setattr(shards, "ROW_GROUP_ROWS", 7)  # 40 rows a shard: groups of 7 and a last one of 5
+    rows = [{"id": f"r{i}", "source": "s", "conversations": [{"from": "human", "value": f"q{i}" * (i % 5)},
+             {"from": "gpt", "value": f"a{i}"}], "recipe_source": "src" if i % 3 else "other", "template_id": None,
+             "template_type": "zs", "num_shots": i % 4, "source_id": None} for i in range(80)]
+    half = OUTPUT_SCHEMA.empty_table().cast(OUTPUT_SCHEMA)
+    source = pa.concat_tables([pa.Table.from_pylist(rows[:50], schema=OUTPUT_SCHEMA),
+                               pa.Table.from_pylist(rows[50:], schema=OUTPUT_SCHEMA), half])
+    order = np.random.default_rng(3).permutation(80)
+    for transform in (None, to_messages):
+        out = tmp_path / str(transform is None)
+        written = write_shards(source, out, target_shard_bytes=source.nbytes // 2, rows=order, transform=transform)
+        assert [s.rows for s in written] == [40, 40]
+        for index, shard in enumerate(written):
+            whole = gather(source, order[40 * index: 40 * (index + 1)])
+            reference = tmp_path / f"ref-{transform is None}-{index}.parquet"
+            write_parquet(whole if transform is None else transform(whole), reference)
+            assert (out / shard.path).read_bytes() == reference.read_bytes()
+            assert pq.ParquetFile(out / shard.path).num_row_groups == 6
