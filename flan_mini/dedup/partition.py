@@ -272,7 +272,8 @@ def find_pairs(batches, plan: SketchPlan, perm: np.ndarray, salt: np.ndarray | N
             pieces[p].append(handles[1 + p])
     for (start, stop), handle in summaries:
         shingles[start:stop], truncated[start:stop], invalid[start:stop] = executor.fetch(handle)
-    del summaries, rank
+    del summaries
+    rank = None  # (the jobs generator is spent) frees the per-row ranks before the partition tasks run
 
     sketched = time.perf_counter()
     copy_rank, head_rank = [], []
