@@ -51,12 +51,15 @@ MODERN_PRE = {"type": "Sequence", "pretokenizers": [{"type": "Metaspace", "repla
                                                       "split": False}]}
 
 
-def sentencepiece_bpe(normalizer: dict, pre_tokenizer: dict | None):
-    """A small LLaMA-shaped tokenizer: BPE over "▁"-joined text with byte fallback (<0x00>..<0xFF>)."""
-    from tokenizers import Tokenizer, models, normalizers, trainers
+def sentencepiece_bpe(normalizer: dict, pre_tokenizer: dict | None, *, pieces_within_words: bool = False):
+    """A small LLaMA-shaped tokenizer: BPE over "▁"-joined text with byte fallback (<0x00>..<0xFF>). With
+    `pieces_within_words`, trained on words (as SentencePiece is), so no piece spans a "▁"."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    if pieces_within_words:
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")
     tokenizer.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=200, special_tokens=SPECIALS, initial_alphabet=["▁"]))
     spec = json.loads(tokenizer.to_str())
     vocab = spec["model"]["vocab"]

@@ -12,7 +12,7 @@ from flan_mini.fewshot_prune import prune
 from flan_mini.token_floor import separators, words
 
 from .test_fewshot_prune import WordMeasure, exact_prune, text
-from .test_token_bound import CORPUS, LEGACY_LLAMA, MODERN_LLAMA, MODERN_PRE, SPECIALS, byte_level_bpe, random_strings
+from .test_token_bound import CORPUS, LEGACY_LLAMA, MODERN_LLAMA, MODERN_PRE, byte_level_bpe, random_strings, sentencepiece_bpe
 
 tokenizers = pytest.importorskip("tokenizers")
 
@@ -21,27 +21,10 @@ def counts(tokenizer, texts):
     return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
-def llama_bpe(normalizer: dict, pre_tokenizer: dict | None):
-    """A LLaMA-shaped byte-fallback BPE whose pieces never span a "▁" (trained on words, as SentencePiece does)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")
-    tokenizer.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=200, special_tokens=SPECIALS, initial_alphabet=["▁"]))
-    spec = json.loads(tokenizer.to_str())
-    vocab = spec["model"]["vocab"]
-    for byte in range(256):
-        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
-    spec["model"]["byte_fallback"], spec["model"]["fuse_unk"] = True, True
-    spec["normalizer"], spec["pre_tokenizer"] = normalizer, pre_tokenizer
-    return Tokenizer.from_str(json.dumps(spec))
-
-
 @pytest.mark.parametrize("kind", ["bytes", "bytes_prefix", "legacy", "modern"])
 def test_floor_holds_on_random_unicode(kind):
     tokenizer = {"bytes": lambda: byte_level_bpe(False), "bytes_prefix": lambda: byte_level_bpe(True),
-                 "legacy": lambda: llama_bpe(LEGACY_LLAMA, None), "modern": lambda: llama_bpe(MODERN_LLAMA, MODERN_PRE)}[kind]()
+                 "legacy": lambda: sentencepiece_bpe(LEGACY_LLAMA, None, pieces_within_words=True), "modern": lambda: sentencepiece_bpe(MODERN_LLAMA, MODERN_PRE, pieces_within_words=True)}[kind]()
     seps = separators(tokenizer)
     assert seps is not None and " " in seps and ("▁" in seps) == (kind in ("legacy", "modern"))
     texts = random_strings(3000, seed=7 + len(kind)) + ["", " ", "a", "a b", "▁", " ▁ ", "x\ny\tz", "f(x)=a.b;c[d]",
