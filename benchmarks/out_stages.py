@@ -26,13 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-
-def _kib(path: str, keys: tuple[str, ...]) -> int:
-    try:
-        with open(path) as handle:
-            return sum(int(line.split()[1]) for line in handle if line.split(":")[0] in keys)
-    except OSError:
-        return 0
+from benchmarks.proc_memory import proc_kib
 
 
 class Sampler:
@@ -47,9 +41,9 @@ class Sampler:
     def run(self):
         me = os.getpid()
         while self.running:
-            self.peak = max(self.peak, _kib("/proc/self/status", ("VmRSS",)))
+            self.peak = max(self.peak, proc_kib("/proc/self/status", ("VmRSS",)))
             for pid in _children(me):
-                uss = _kib(f"/proc/{pid}/smaps_rollup", ("Private_Clean", "Private_Dirty"))
+                uss = proc_kib(f"/proc/{pid}/smaps_rollup", ("Private_Clean", "Private_Dirty"))
                 self.children[pid] = max(self.children.get(pid, 0), uss)
             time.sleep(0.02)
 
@@ -83,7 +77,7 @@ def step(name: str, folder: Path, workers: int) -> dict:
         table = read_shards(folder, columns=columns)
     scratch = Path(tempfile.mkdtemp(prefix="out_stages-"))
     try:
-        before = _kib("/proc/self/status", ("VmRSS",))
+        before = proc_kib("/proc/self/status", ("VmRSS",))
         started = time.perf_counter()
         with Sampler() as sampler:
             if name == "write":

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.proc_memory import rss_anon
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache" / "ray_dedup"
 CHUNK = 250_000
@@ -84,17 +86,6 @@ def make_chunk(k: int, cache: Path) -> None:
 # ---------------------------------------------------------------- memory
 
 
-def _rss_anon(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 class ProcessPeaks:
     """Peak RSS and RssAnon of this process and of every descendant (Ray's raylet and workers are children of
     a driver that started the cluster; forked workers are children too), sampled every 200 ms."""
@@ -124,7 +115,7 @@ class ProcessPeaks:
                 except Exception:
                     continue
                 self.rss[process.pid] = max(self.rss[process.pid], rss)
-                self.anon[process.pid] = max(self.anon[process.pid], _rss_anon(process.pid))
+                self.anon[process.pid] = max(self.anon[process.pid], rss_anon(process.pid))
             self.stop.wait(0.2)
 
     def __enter__(self):

@@ -38,21 +38,11 @@ from pathlib import Path
 import psutil
 
 from benchmarks import build_scale
+from benchmarks.proc_memory import rss_anon
 
 ROOT = build_scale.ROOT
 CACHE = build_scale.CACHE
 MIB = 1 << 20
-
-
-def _rss_anon(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def _kind(process: psutil.Process, driver: int | None) -> str:
@@ -109,7 +99,7 @@ class Sampler:
                 if kind in self.peaks:
                     self.peaks[kind] = max(self.peaks[kind], rss)
                 if kind == "worker":
-                    self.peaks["worker_anon"] = max(self.peaks["worker_anon"], _rss_anon(process.pid))
+                    self.peaks["worker_anon"] = max(self.peaks["worker_anon"], rss_anon(process.pid))
             self.peaks["total"] = max(self.peaks["total"], total)
             self._stop.wait(self.every)
 
