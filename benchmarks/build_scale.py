@@ -11,7 +11,9 @@ published layouts with realistic sizes and lengths:
 - ShareGPT: 94,000 conversations of several KB (the V3 JSON array, ~660 MB; benchmarks/sharegpt.py's file).
 Then runs the paper's recipe (recipes/flan_mini.yaml's sources and options, pointed at these files) with a
 dedup stage, each size in a fresh `flan-mini build` process, and prints wall time per stage and in total,
-rows per second and the peak RSS of the build process, and each stage's peak RSS (the manifest's `memory`).
+rows per second, the peak RSS of the build process, each stage's peak RSS (the manifest's `memory`), and the peak
+of the memory the build's whole process tree holds at one time (the sum of each process's PSS, sampled every
+0.2 s: forked workers share pages with the build process, and PSS charges each shared page once in total).
 
 Each run is compared with the previous figures for its size and workers in benchmarks/build_scale_previous.json
 (committed; where and how each was measured is recorded with it): a "x previous" line per run gives the ratio of
@@ -33,11 +35,14 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from benchmarks.proc_memory import proc_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache" / "scale"
@@ -204,20 +209,53 @@ def write_recipe(scale: float, workers: int, sharegpt_file: Path, tokenizer: Pat
     return path
 
 
+class TreeMemory:
+    """The peak, over 0.2 s samples, of the summed PSS of a process and all its descendants (forked workers)."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self.stop.wait(0.2):
+            try:
+                pids = [self.root.pid] + [child.pid for child in self.root.children(recursive=True)]
+            except psutil.Error:  # the build has ended
+                return
+            self.peak = max(self.peak, sum(proc_kib(f"/proc/{pid}/smaps_rollup", ("Pss",)) for pid in pids) * 1024)
+
+    def finish(self) -> int:
+        self.stop.set()
+        self.thread.join()
+        return self.peak
+
+
 def run(recipe: Path, out: Path, workers: int) -> dict:
-    """One `flan-mini build` in a fresh process: its wall time, peak RSS and the manifest's stage times."""
+    """One `flan-mini build` in a fresh process: its wall time, peak RSS, its process tree's peak PSS and the
+    manifest's stage times."""
     if out.exists():
         shutil.rmtree(out)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     command = [sys.executable, "-m", "flan_mini", "build", str(recipe), "--out", str(out), "--workers", str(workers), "-q"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    build = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree = TreeMemory(build.pid)
+    _, stderr = build.communicate()
     wall = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"build failed:\n{done.stderr}")
+    tree_peak = tree.finish()
+    if build.returncode:
+        raise SystemExit(f"build failed:\n{stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     manifest = json.loads((out / "manifest.json").read_text())
     return {"rows": manifest["output"]["rows"], "wall": wall, "peak_mib": max(peak, before) / 1024,
+            "tree_pss_mib": tree_peak / 2**20,
             "stages": manifest["stages"], "shards": [s["sha256"] for s in manifest["output"]["shards"]],
             "stage_peak_mib": manifest.get("memory", {}).get("peak_rss_mib", {}),
             "dedup": (manifest.get("dedup") or {}).get("exact", 0) + (manifest.get("dedup") or {}).get("near", 0)}
@@ -270,18 +308,20 @@ def main() -> None:
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
     previous = json.loads(PREVIOUS.read_text()) if PREVIOUS.exists() else {}
-    print("seconds per stage, and the build process's peak RSS (MiB) per stage")
+    print("seconds per stage, and the build process's peak RSS (MiB) per stage; tree PSS: the peak of all its processes together")
     print(f"{'rows out':>10} {'workers':>7} {'':>8} " + " ".join(f"{s[:8]:>8}" for s in STAGES)
-          + f" {'total s':>8} {'rows/s':>8} {'peak RSS MiB':>12} {'dups':>6}")
+          + f" {'total s':>8} {'rows/s':>8} {'peak RSS MiB':>12} {'tree PSS MiB':>12} {'dups':>6}")
     for size, workers, r in results:
         print(f"{r['rows']:>10,} {workers:>7} {'seconds':>8} " + _row(r["stages"], ".1f")
-              + f" {r['wall']:>8.1f} {r['rows'] / r['wall']:>8,.0f} {r['peak_mib']:>12,.0f} {r['dedup']:>6,}")
+              + f" {r['wall']:>8.1f} {r['rows'] / r['wall']:>8,.0f} {r['peak_mib']:>12,.0f}"
+              + f" {r['tree_pss_mib']:>12,.0f} {r['dedup']:>6,}")
         if r["stage_peak_mib"]:
             print(f"{'':>10} {'':>7} {'peak MiB':>8} " + _row(r["stage_peak_mib"], ",.0f"))
         if (before := previous.get(_key(size, workers))) is not None:
             times = {s: _ratio(r["stages"].get(s), before["stages"].get(s)) for s in STAGES}
             print(f"{'':>10} {'':>7} {'x prev s':>8} " + _row(times, ".2f") + f" {r['wall'] / before['wall']:>8.2f}"
-                  f" {'':>8} {r['peak_mib'] / before['peak_mib']:>12.2f}")
+                  f" {'':>8} {r['peak_mib'] / before['peak_mib']:>12.2f}"
+                  + (f" {r['tree_pss_mib'] / before['tree_pss_mib']:>12.2f}" if before.get("tree_pss_mib") else ""))
             if r["stage_peak_mib"] and before.get("stage_peak_mib"):
                 peaks = {s: _ratio(r["stage_peak_mib"].get(s), before["stage_peak_mib"].get(s)) for s in STAGES}
                 print(f"{'':>10} {'':>7} {'x prev M':>8} " + _row(peaks, ".2f"))
@@ -289,7 +329,7 @@ def main() -> None:
     if args.save_previous:
         for size, workers, r in results:
             previous[_key(size, workers)] = {
-                "wall": round(r["wall"], 1), "peak_mib": round(r["peak_mib"]),
+                "wall": round(r["wall"], 1), "peak_mib": round(r["peak_mib"]), "tree_pss_mib": round(r["tree_pss_mib"]),
                 "stages": {s: round(v, 1) for s, v in r["stages"].items()}, "stage_peak_mib": r["stage_peak_mib"],
                 "measured": f"build_scale.py --sizes {size} --workers {workers} at {_commit()}, "
                             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
