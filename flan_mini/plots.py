@@ -72,10 +72,12 @@ def length_histogram(names: list[str], lengths: dict[tuple[str, str], np.ndarray
             axes = grid[row][column]
             values = lengths.get((name, role))
             if values is not None and len(values):
-                weights = np.full(len(values), 1.0 / len(values))
-                axes.hist(np.maximum(values, 1), bins=bins, weights=weights, color=colour, alpha=0.85)
+                # One filled step artist per panel (hist would draw a patch per bin: 40 x 20 panels).
+                counts, _ = np.histogram(np.maximum(values, 1), bins=bins)
+                axes.stairs(counts / len(values), bins, fill=True, color=colour, alpha=0.85)
                 axes.axvline(max(float(np.median(values)), 1.0), color="0.2", linewidth=0.8, linestyle="--")
             axes.set_xscale("log")
+            axes.minorticks_off()  # decades are enough to read; minor ticks were most of the figure's drawing time
             axes.tick_params(labelsize=7)
             axes.spines[["top", "right"]].set_visible(False)
             if column == 0:
