@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,20 +138,31 @@ def _shot_kind() -> pl.Expr:
     )
 
 
+def _row_groups(paths: list[Path]):
+    """Yield (path, row group as Arrow) in order, the next one read on a thread while the caller works on this
+    one (reading decompresses, outside the GIL): at most two row groups in memory."""
+    groups = [(path, index) for path in paths for index in range(pq.ParquetFile(path).num_row_groups)]
+    with ThreadPoolExecutor(1) as reader:
+        ahead = None
+        for path, index in groups:
+            current, ahead = ahead, (path, reader.submit(lambda p=path, i=index: pq.ParquetFile(p).read_row_group(i)))
+            if current is not None:
+                yield current[0], current[1].result()
+        if ahead is not None:
+            yield ahead[0], ahead[1].result()
+
+
 def _read_groups(paths: list[Path], names: list[str]):
     """Yield (shard path, row group as a polars frame, its Arrow size), one row group at a time (bounded memory)."""
-    for path in paths:
-        handle = pq.ParquetFile(path)
-        for index in range(handle.num_row_groups):
-            table = handle.read_row_group(index)
-            frame = pl.from_arrow(table)
-            unknown = sorted(set(frame["recipe_source"].unique().to_list()) - set(names))
-            if unknown:
-                raise FlanMiniError(
-                    f"{path}: recipe_source values {unknown} are not among the manifest's sources {names}; "
-                    "the shards and manifest.json come from different builds. Rebuild the folder."
-                )
-            yield path, frame, table.nbytes
+    for path, table in _row_groups(paths):
+        frame = pl.from_arrow(table)
+        unknown = sorted(set(frame["recipe_source"].unique().to_list()) - set(names))
+        if unknown:
+            raise FlanMiniError(
+                f"{path}: recipe_source values {unknown} are not among the manifest's sources {names}; "
+                "the shards and manifest.json come from different builds. Rebuild the folder."
+            )
+        yield path, frame, table.nbytes
 
 
 def shared_schema(paths: list[Path]) -> pa.Schema:
