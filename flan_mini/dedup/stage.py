@@ -18,7 +18,8 @@ from .minhash import estimate_jaccard
 from .partition import Found, ParquetBatches, TableBatches, find_pairs, partition_count
 from .partition import details as partition_details
 from .report import cluster_table, summarize
-from .sketch import SketchPlan, Workers, batch_bounds, details, sketch_table
+from .pairs import pair_similarity
+from .sketch import SketchPlan, Workers, batch_bounds, sketch_table
 from .texts import TextSpec, text_bytes
 from .verify import exact_jaccard
 
@@ -148,7 +149,8 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
         # Salting every key with the row's source keeps rows of different sources out of each other's groups.
         salt = fmix64((code.astype(U64) + U64(1)) * U64(0x9E3779B97F4A7C15))
     if isinstance(workers, Workers):
-        bounds = batch_bounds(text_bytes(table, plan.spec), config.batch_rows, batch_bytes)
+        row_bytes = text_bytes(table, plan.spec)
+        bounds = batch_bounds(row_bytes, config.batch_rows, batch_bytes)
         found = _local_pairs(table, plan, bounds, workers, perm, salt, config.bucket_cap, seconds, started)
     else:
         executor, parts = workers
@@ -163,14 +165,19 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     verifying = time.perf_counter()
     candidates = np.unique(np.concatenate([head_rows[left], head_rows[right]]))
     if isinstance(workers, Workers):
-        detail = details(table, candidates, plan, config.batch_rows, batch_bytes, workers)
+
+        def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            """Jaccard of input rows a[k], b[k], block by block on the workers (pairs.py)."""
+            return pair_similarity(table, plan, a, b, row_bytes, config.batch_rows, batch_bytes, workers)
+
     else:
         detail = partition_details(table, candidates, plan, config.batch_rows, batch_bytes, workers[0])
+        seconds["details"] = time.perf_counter() - verifying
 
-    def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
-        a, b = np.searchsorted(candidates, a), np.searchsorted(candidates, b)
-        return exact_jaccard(detail, a, b) if config.mode == "exact" else estimate_jaccard(detail, a, b)
+        def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
+            a, b = np.searchsorted(candidates, a), np.searchsorted(candidates, b)
+            return exact_jaccard(detail, a, b) if config.mode == "exact" else estimate_jaccard(detail, a, b)
 
     similarity = similarity_of(head_rows[left], head_rows[right])
     accepted = similarity >= config.threshold if config.verify else np.ones(len(left), dtype=bool)
