@@ -256,8 +256,8 @@ def _local_pairs(table, plan, bounds, workers, perm, salt, bucket_cap, seconds, 
     sketches = sketch_table(table, plan, bounds, workers)
     seconds["sketch"] = time.perf_counter() - started
     exact_keys, keys = sketches.exact_keys, sketches.band_keys
-    # The keys are this function's own: salted in place and dropped once the heads' keys are taken (at 1.34M
-    # rows each copy of the band keys is ~170 MB of the driver's peak).
+    # The keys are this function's own: salted and gathered in place, then dropped (at 1.34M rows each copy of
+    # the band keys is ~170 MB of the driver's peak).
     sketches.exact_keys = sketches.band_keys = None
     if salt is not None:
         exact_keys[:, 0] ^= salt
@@ -267,10 +267,13 @@ def _local_pairs(table, plan, bounds, workers, perm, salt, bucket_cap, seconds, 
     group = exact_groups(exact_keys[active])  # position in `active` of each row's exact group head
     del exact_keys
     heads = np.flatnonzero(group == np.arange(len(active)))
-    head_keys = keys[active[heads]]
+    # The heads' keys gathered into the first rows of the same array, one band at a time (fancy indexing copies
+    # the column before it is written), instead of a second (rows x bands) array.
+    head_rows = active[heads]
+    for band in range(keys.shape[1]):
+        keys[: len(head_rows), band] = keys[head_rows, band]
+    left, right, lsh_stats = candidate_pairs(keys[: len(head_rows)], bucket_cap)
     del keys
-    left, right, lsh_stats = candidate_pairs(head_keys, bucket_cap)
-    del head_keys
     seconds["candidates"] = time.perf_counter() - grouping
     return Found(sketches.shingles, sketches.truncated, sketches.invalid_utf8, active, group, heads, left, right,
                  lsh_stats)
