@@ -166,9 +166,10 @@ def batch_bounds(byte_sizes: np.ndarray, max_rows: int, max_bytes: int) -> list[
 class Workers:
     """Processes for batches, shared by both passes of one dedup (forked once, on first need; a context manager).
 
-    ``map(task, table, plan, bounds)`` yields (start, result) of ``task`` on every batch at ``bounds``, in order.
-    Batches go to workers as IPC bytes with at most two per worker in flight (bounded memory); with one
-    worker, or one batch, they run in this process.
+    ``map(task, table, plan, bounds)`` yields (start, result) of ``task`` on every batch at ``bounds``, in order;
+    ``map_rows`` the same for jobs of chosen rows (pairs.py). Workers forked with ``table`` (Linux) read its
+    batches themselves; other tables' batches go as IPC bytes. At most two calls per worker are in flight
+    (bounded memory); with one worker, or one batch, they run in this process.
     """
 
     def __init__(self, count: int):
@@ -265,7 +266,8 @@ def details(
     table: pa.Table, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, workers: int | Workers
 ) -> ShingleSets | np.ndarray:
     """``detail_batch`` for the input rows ``rows`` (the rows of candidate pairs), in that order: shingle sets
-    or a (len(rows), num_perm) signature matrix. The same for any worker count or batch size."""
+    or a (len(rows), num_perm) signature matrix. The same for any worker count or batch size. (The local
+    stage no longer calls it: pairs.pair_similarity decides pairs block by block without holding every set.)"""
     subset = _take_ascending(table.select(plan.spec.input_columns()), rows)
     bounds = batch_bounds(text_bytes(subset, plan.spec), max_rows, max_bytes)
     with _workers(workers) as pool:
