@@ -58,3 +58,33 @@ def test_tiny_blocks_on_workers_decide_as_one_block(planted, mode):
         assert result.clusters.equals(reference.clusters)
         assert result.stats == reference.stats
     assert reference.stats["near"] > 0
+
+
+def test_workers_read_their_inherited_table_and_get_any_other_as_ipc(planted, monkeypatch):
+    import flan_mini.dedup.sketch as sketch
+    from flan_mini.dedup.pairs import pair_similarity
+    from flan_mini.dedup.sketch import SketchPlan, Workers, batch_bounds
+    from flan_mini.dedup.texts import TextSpec, text_bytes
+
+    table, _ = planted
+    config = DedupConfig()
+    bands, rows = config.lsh_params()
+    plan = SketchPlan(TextSpec(), config.normalize.text_norm(), config.shingle.kind, config.shingle.size,
+                      config.num_perm, config.seed, bands, rows, config.max_chars)
+    sizes = text_bytes(table, plan.spec)
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(0, table.num_rows, 60), rng.integers(0, table.num_rows, 60)
+    with Workers(1) as one:
+        reference = pair_similarity(table, plan, a, b, sizes, 5, 1 << 20, one)
+    shipped_blocks = []
+    to_ipc = sketch._to_ipc
+    monkeypatch.setattr(sketch, "_to_ipc", lambda t: shipped_blocks.append(t.num_rows) or to_ipc(t))
+    with Workers(2) as pool:
+        list(pool.map("sketch", table, plan, batch_bounds(sizes, 50, 1 << 20)))  # forks with `table`
+        inherited = pair_similarity(table, plan, a, b, sizes, 5, 1 << 20, pool)
+        assert shipped_blocks == []  # the workers read the rows themselves
+        other = table.slice(0)  # same rows, another table object: its rows travel as IPC
+        shipped = pair_similarity(other, plan, a, b, sizes, 5, 1 << 20, pool)
+        assert len(shipped_blocks) > 1
+    assert np.array_equal(inherited, reference) and np.array_equal(shipped, reference)
+    assert 0 < (reference > 0).sum() < len(a)  # both zero and non-zero similarities are compared
