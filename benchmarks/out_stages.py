@@ -4,7 +4,9 @@
 
 Each step runs in a fresh subprocess: it reads the folder's shards into one table (as the build holds its rows),
 then times the stage alone and samples its RSS every 20 ms, printing seconds, RSS before, peak RSS during the
-stage and the rise; for dedup also the peak USS (private memory) of each forked worker. write: write_shards of
+stage and the rise; for dedup also the driver's peak RSS per step (sketch, candidates, details, verify, group,
+report; windows laid end to end from the stage's own step times) and the peak USS (private memory) of each
+forked worker. write: write_shards of
 the rows in a seeded shuffled order into a temporary folder (the write stage's call). card: write_card on a
 temporary copy of the folder (shards symlinked). dedup: dedup_table with the default config (the folder's rows are
 already deduplicated, so it removes nothing: its cost is sketching every row and verifying the candidate pairs).

@@ -13,11 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..textnorm import TextNorm, repair_utf8, tokenize
+from ..textnorm import TextNorm, repair_utf8
 from .hashing import U32, U64
 from .lsh import band_keys
 from .minhash import permutations, signatures
-from .shingle import shingle_hashes, token_values
+from .shingle import shingle_hashes, text_token_values
 from .texts import TextSpec, compared_text, text_bytes
 from .pairs import block_similarity
 from .verify import ShingleSets, shingle_sets
@@ -77,8 +77,7 @@ def _shingle_batch(plan: SketchPlan, batch: pa.Table, wide: bool):
         truncated = lengths > plan.max_chars
         if truncated.any():
             text = pc.utf8_slice_codeunits(text, 0, plan.max_chars)
-    tokens = tokenize(text, plan.norm)
-    values, offsets = token_values(tokens, plan.shingle_kind)
+    values, offsets = text_token_values(text, plan.norm, plan.shingle_kind)
     shingles, shingle_offsets, exact = shingle_hashes(values, offsets, plan.shingle_size, wide=wide)
     return shingles, shingle_offsets, exact, truncated, invalid
 
