@@ -17,9 +17,9 @@ from ..textnorm import TextNorm, repair_utf8
 from .hashing import U32, U64
 from .lsh import band_keys
 from .minhash import permutations, signatures
+from .pairs import block_similarity
 from .shingle import shingle_hashes, text_token_values
 from .texts import TextSpec, compared_text, text_bytes
-from .pairs import block_similarity
 from .verify import ShingleSets, shingle_sets
 
 
