@@ -4,7 +4,9 @@
 
 Each step runs in a fresh subprocess: it reads the folder's shards into one table (as the build holds its rows),
 then times the stage alone and samples its RSS every 20 ms, printing seconds, RSS before, peak RSS during the
-stage and the rise; for dedup also the peak USS (private memory) of each forked worker. write: write_shards of
+stage and the rise; for dedup also the driver's peak RSS per step (sketch, candidates, details, verify, group,
+report; windows laid end to end from the stage's own step times) and the peak USS (private memory) of each
+forked worker. write: write_shards of
 the rows in a seeded shuffled order into a temporary folder (the write stage's call). card: write_card on a
 temporary copy of the folder (shards symlinked). dedup: dedup_table with the default config (the folder's rows are
 already deduplicated, so it removes nothing: its cost is sketching every row and verifying the candidate pairs).
@@ -34,6 +36,7 @@ class Sampler:
 
     def __init__(self):
         self.peak = 0
+        self.timeline: list[tuple[float, int]] = []  # (perf_counter, RSS KiB) of every sample
         self.children: dict[int, int] = {}
         self.running = True
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -41,7 +44,9 @@ class Sampler:
     def run(self):
         me = os.getpid()
         while self.running:
-            self.peak = max(self.peak, proc_kib("/proc/self/status", ("VmRSS",)))
+            rss = proc_kib("/proc/self/status", ("VmRSS",))
+            self.peak = max(self.peak, rss)
+            self.timeline.append((time.perf_counter(), rss))
             for pid in _children(me):
                 uss = proc_kib(f"/proc/{pid}/smaps_rollup", ("Private_Clean", "Private_Dirty"))
                 self.children[pid] = max(self.children.get(pid, 0), uss)
@@ -54,6 +59,28 @@ class Sampler:
     def __exit__(self, *exc):
         self.running = False
         self.thread.join()
+
+    def peak_between(self, start: float, stop: float) -> int:
+        return max((rss for at, rss in self.timeline if start <= at <= stop), default=0)
+
+
+# The dedup stage's steps in the order they run, as named in DedupResult.seconds; what follows the last one
+# (cluster table and stats) is "report".
+DEDUP_STEPS = ("sketch", "candidates", "details", "verify", "group")
+
+
+def step_peaks(sampler: Sampler, started: float, seconds: dict) -> dict:
+    """Peak driver RSS (MiB) in each step's window, the windows laid end to end from the stage's start (the
+    steps run one after the other; "verify" minus "details" is the pair decisions)."""
+    peaks, at = {}, started
+    for name in DEDUP_STEPS:
+        if name not in seconds:
+            continue
+        length = seconds[name] - seconds.get("details", 0) if name == "verify" else seconds[name]
+        peaks[name] = sampler.peak_between(at, at + length) / 1024
+        at += length
+    peaks["report"] = sampler.peak_between(at, started + seconds["total"]) / 1024
+    return peaks
 
 
 def _children(pid: int) -> list[int]:
@@ -105,6 +132,9 @@ def step(name: str, folder: Path, workers: int) -> dict:
                 print(f"  dedup: {table.num_rows:,} rows, {int((~result.keep.to_numpy(zero_copy_only=False)).sum()):,} "
                       f"removed; {json.dumps({k: round(v, 2) for k, v in result.seconds.items()})}", flush=True)
                 print(f"  dedup lsh: {json.dumps(result.stats.get('lsh', {}))}", flush=True)
+                peaks = step_peaks(sampler, started, result.seconds)
+                print("  dedup peak RSS per step (MiB): " + ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items()),
+                      flush=True)
         seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -13,11 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..textnorm import TextNorm, repair_utf8, tokenize
+from ..textnorm import TextNorm, repair_utf8
 from .hashing import U32, U64
 from .lsh import band_keys
 from .minhash import permutations, signatures
-from .shingle import shingle_hashes, token_values
+from .pairs import block_similarity
+from .shingle import shingle_hashes, text_token_values
 from .texts import TextSpec, compared_text, text_bytes
 from .verify import ShingleSets, shingle_sets
 
@@ -76,8 +77,7 @@ def _shingle_batch(plan: SketchPlan, batch: pa.Table, wide: bool):
         truncated = lengths > plan.max_chars
         if truncated.any():
             text = pc.utf8_slice_codeunits(text, 0, plan.max_chars)
-    tokens = tokenize(text, plan.norm)
-    values, offsets = token_values(tokens, plan.shingle_kind)
+    values, offsets = text_token_values(text, plan.norm, plan.shingle_kind)
     shingles, shingle_offsets, exact = shingle_hashes(values, offsets, plan.shingle_size, wide=wide)
     return shingles, shingle_offsets, exact, truncated, invalid
 
@@ -102,7 +102,7 @@ def detail_batch(plan: SketchPlan, batch: pa.Table) -> ShingleSets | np.ndarray:
     return signatures(shingles, shingle_offsets, *permutations(plan.num_perm, plan.seed))
 
 
-_TASKS = {"sketch": sketch_batch, "detail": detail_batch}
+_TASKS = {"sketch": sketch_batch, "detail": detail_batch, "pairs": block_similarity}
 
 
 # Tables the workers were forked with, by token: a batch of one of them travels as (token, start, stop), with
@@ -118,6 +118,15 @@ def _run_ipc(task: str, plan: SketchPlan, payload):
         token, start, stop = payload
         return _TASKS[task](plan, _INHERITED[token].slice(start, stop - start))
     return _TASKS[task](plan, pa.ipc.open_stream(payload).read_all())
+
+
+def _run_rows(task: str, plan: SketchPlan, payload, args: tuple):
+    """Worker entry point for a task on chosen rows: (token, rows) of a table inherited at fork, read here (no
+    text through the pipe), or the rows themselves as an Arrow IPC stream."""
+    if isinstance(payload, tuple):
+        token, rows = payload
+        return _TASKS[task](plan, _take_ascending(_INHERITED[token], rows), *args)
+    return _TASKS[task](plan, pa.ipc.open_stream(payload).read_all(), *args)
 
 
 def _to_ipc(table: pa.Table) -> bytes:
@@ -156,9 +165,10 @@ def batch_bounds(byte_sizes: np.ndarray, max_rows: int, max_bytes: int) -> list[
 class Workers:
     """Processes for batches, shared by both passes of one dedup (forked once, on first need; a context manager).
 
-    ``map(task, table, plan, bounds)`` yields (start, result) of ``task`` on every batch at ``bounds``, in order.
-    Batches go to workers as IPC bytes with at most two per worker in flight (bounded memory); with one
-    worker, or one batch, they run in this process.
+    ``map(task, table, plan, bounds)`` yields (start, result) of ``task`` on every batch at ``bounds``, in order;
+    ``map_rows`` the same for jobs of chosen rows (pairs.py). Workers forked with ``table`` (Linux) read its
+    batches themselves; other tables' batches go as IPC bytes. At most two calls per worker are in flight
+    (bounded memory); with one worker, or one batch, they run in this process.
     """
 
     def __init__(self, count: int):
@@ -166,6 +176,7 @@ class Workers:
         self.pool: ProcessPoolExecutor | None = None
         self.token: int | None = None  # of the table the workers were forked with
         self.inherited: pa.Table | None = None
+        self.source: pa.Table | None = None  # the caller's table that ``inherited`` was selected from
 
     def __enter__(self) -> Workers:
         return self
@@ -175,7 +186,7 @@ class Workers:
             self.pool.shutdown()
             self.pool = None
         _INHERITED.pop(self.token, None)
-        self.inherited = None
+        self.inherited = self.source = None
 
     def map(self, task: str, table: pa.Table, plan: SketchPlan, bounds: list[tuple[int, int]]):
         columns = table.select(plan.spec.input_columns())
@@ -183,20 +194,51 @@ class Workers:
             for start, stop in bounds:
                 yield start, _TASKS[task](plan, columns.slice(start, stop - start))
             return
+        self._start(table, columns)
+        calls = ((start, (_run_ipc, task, plan, self._payload(table, columns, start, stop))) for start, stop in bounds)
+        yield from self._bounded(calls)
+
+    def map_rows(self, task: str, table: pa.Table, plan: SketchPlan, jobs: list[tuple]):
+        """Yield ``task(plan, rows of table, *args)`` for every job (rows ascending, *args), in order. Workers
+        forked with ``table`` read the rows themselves; others get them as IPC bytes; one worker or one job
+        runs here."""
+        columns = table.select(plan.spec.input_columns())
+        if self.count <= 1 or len(jobs) <= 1:
+            for rows, *args in jobs:
+                yield _TASKS[task](plan, _take_ascending(columns, rows), *args)
+            return
+        self._start(table, columns)
+
+        def submits():
+            for rows, *args in jobs:
+                if table is self.source:
+                    payload = (self.token, rows)
+                else:
+                    payload = _to_ipc(_take_ascending(columns, rows))
+                yield None, (_run_rows, task, plan, payload, tuple(args))
+
+        for _, result in self._bounded(submits()):
+            yield result
+
+    def _start(self, table: pa.Table, columns: pa.Table) -> None:
         if self.pool is None:
             context = _context()
             if context.get_start_method() == "fork":
-                # A fork-context pool forks every worker at its first submit, below: they inherit this table.
-                self.token, self.inherited = next(_TOKENS), columns
+                # A fork-context pool forks every worker at its first submit: they inherit this table.
+                self.token, self.inherited, self.source = next(_TOKENS), columns, table
                 _INHERITED[self.token] = columns
             self.pool = ProcessPoolExecutor(max_workers=self.count, mp_context=context)
+
+    def _payload(self, table: pa.Table, columns: pa.Table, start: int, stop: int):
+        if table is self.source:
+            return (self.token, start, stop)
+        return _to_ipc(columns.slice(start, stop - start))
+
+    def _bounded(self, submits):
+        """(key, call) -> (key, result) in order, with at most two calls per worker in flight."""
         pending: deque = deque()
-        for start, stop in bounds:
-            if columns is self.inherited:
-                payload = (self.token, start, stop)
-            else:
-                payload = _to_ipc(columns.slice(start, stop - start))
-            pending.append((start, self.pool.submit(_run_ipc, task, plan, payload)))
+        for key, call in submits:
+            pending.append((key, self.pool.submit(*call)))
             while len(pending) >= 2 * self.count:
                 first, future = pending.popleft()
                 yield first, future.result()
@@ -223,7 +265,8 @@ def details(
     table: pa.Table, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, workers: int | Workers
 ) -> ShingleSets | np.ndarray:
     """``detail_batch`` for the input rows ``rows`` (the rows of candidate pairs), in that order: shingle sets
-    or a (len(rows), num_perm) signature matrix. The same for any worker count or batch size."""
+    or a (len(rows), num_perm) signature matrix. The same for any worker count or batch size. (The local
+    stage no longer calls it: pairs.pair_similarity decides pairs block by block without holding every set.)"""
     subset = _take_ascending(table.select(plan.spec.input_columns()), rows)
     bounds = batch_bounds(text_bytes(subset, plan.spec), max_rows, max_bytes)
     with _workers(workers) as pool:
@@ -238,13 +281,15 @@ def details(
 def _take_ascending(table: pa.Table, rows: np.ndarray) -> pa.Table:
     """``table.take(rows)`` for ascending ``rows``, record batch by record batch: a take on a chunked nested
     column (conversations) joins every chunk first, which costs 5x more for a few percent of the rows."""
-    pieces, start = [], 0
-    for batch in table.to_batches():
-        stop = start + batch.num_rows
-        lo, hi = np.searchsorted(rows, [start, stop])
-        if hi > lo:
-            pieces.append(batch.take(pa.array(rows[lo:hi] - start, type=pa.int64())))
-        start = stop
+    batches = table.to_batches()
+    edges = np.zeros(len(batches) + 1, dtype=np.int64)
+    np.cumsum([batch.num_rows for batch in batches], out=edges[1:])
+    cut = np.searchsorted(rows, edges)  # rows[cut[i]:cut[i+1]] fall in batch i
+    # Only the batches that hold a wanted row are visited: a table of thousands of chunks costs one searchsorted.
+    pieces = [
+        batches[i].take(pa.array(rows[cut[i] : cut[i + 1]] - edges[i], type=pa.int64()))
+        for i in np.flatnonzero(cut[1:] > cut[:-1])
+    ]
     return pa.Table.from_batches(pieces, schema=table.schema)
 
 

@@ -18,7 +18,8 @@ from .minhash import estimate_jaccard
 from .partition import Found, ParquetBatches, TableBatches, find_pairs, partition_count
 from .partition import details as partition_details
 from .report import cluster_table, summarize
-from .sketch import SketchPlan, Workers, batch_bounds, details, sketch_table
+from .pairs import pair_similarity
+from .sketch import SketchPlan, Workers, batch_bounds, sketch_table
 from .texts import TextSpec, text_bytes
 from .verify import exact_jaccard
 
@@ -148,7 +149,8 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
         # Salting every key with the row's source keeps rows of different sources out of each other's groups.
         salt = fmix64((code.astype(U64) + U64(1)) * U64(0x9E3779B97F4A7C15))
     if isinstance(workers, Workers):
-        bounds = batch_bounds(text_bytes(table, plan.spec), config.batch_rows, batch_bytes)
+        row_bytes = text_bytes(table, plan.spec)
+        bounds = batch_bounds(row_bytes, config.batch_rows, batch_bytes)
         found = _local_pairs(table, plan, bounds, workers, perm, salt, config.bucket_cap, seconds, started)
     else:
         executor, parts = workers
@@ -163,14 +165,19 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     verifying = time.perf_counter()
     candidates = np.unique(np.concatenate([head_rows[left], head_rows[right]]))
     if isinstance(workers, Workers):
-        detail = details(table, candidates, plan, config.batch_rows, batch_bytes, workers)
+
+        def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            """Jaccard of input rows a[k], b[k], block by block on the workers (pairs.py)."""
+            return pair_similarity(table, plan, a, b, row_bytes, config.batch_rows, batch_bytes, workers)
+
     else:
         detail = partition_details(table, candidates, plan, config.batch_rows, batch_bytes, workers[0])
+        seconds["details"] = time.perf_counter() - verifying
 
-    def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
-        a, b = np.searchsorted(candidates, a), np.searchsorted(candidates, b)
-        return exact_jaccard(detail, a, b) if config.mode == "exact" else estimate_jaccard(detail, a, b)
+        def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
+            a, b = np.searchsorted(candidates, a), np.searchsorted(candidates, b)
+            return exact_jaccard(detail, a, b) if config.mode == "exact" else estimate_jaccard(detail, a, b)
 
     similarity = similarity_of(head_rows[left], head_rows[right])
     accepted = similarity >= config.threshold if config.verify else np.ones(len(left), dtype=bool)
@@ -249,15 +256,24 @@ def _local_pairs(table, plan, bounds, workers, perm, salt, bucket_cap, seconds, 
     sketches = sketch_table(table, plan, bounds, workers)
     seconds["sketch"] = time.perf_counter() - started
     exact_keys, keys = sketches.exact_keys, sketches.band_keys
+    # The keys are this function's own: salted and gathered in place, then dropped (at 1.34M rows each copy of
+    # the band keys is ~170 MB of the driver's peak).
+    sketches.exact_keys = sketches.band_keys = None
     if salt is not None:
-        exact_keys = exact_keys.copy()
         exact_keys[:, 0] ^= salt
-        keys = keys ^ salt[:, None]
+        keys ^= salt[:, None]
     grouping = time.perf_counter()
     active = perm[sketches.shingles[perm] > 0]  # input rows with something to compare, in keep order
     group = exact_groups(exact_keys[active])  # position in `active` of each row's exact group head
+    del exact_keys
     heads = np.flatnonzero(group == np.arange(len(active)))
-    left, right, lsh_stats = candidate_pairs(keys[active[heads]], bucket_cap)
+    # The heads' keys gathered into the first rows of the same array, one band at a time (fancy indexing copies
+    # the column before it is written), instead of a second (rows x bands) array.
+    head_rows = active[heads]
+    for band in range(keys.shape[1]):
+        keys[: len(head_rows), band] = keys[head_rows, band]
+    left, right, lsh_stats = candidate_pairs(keys[: len(head_rows)], bucket_cap)
+    del keys
     seconds["candidates"] = time.perf_counter() - grouping
     return Found(sketches.shingles, sketches.truncated, sketches.invalid_utf8, active, group, heads, left, right,
                  lsh_stats)
