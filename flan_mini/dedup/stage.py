@@ -15,8 +15,7 @@ from .config import DedupConfig
 from .hashing import U64, fmix64
 from .lsh import candidate_pairs
 from .minhash import estimate_jaccard
-from .partition import Found, ParquetBatches, TableBatches, find_pairs, partition_count
-from .partition import details as partition_details
+from .partition import Found, ParquetBatches, TableBatches, partition_count
 from .report import cluster_table, summarize
 from .sketch import SketchPlan, Workers, batch_bounds, details, sketch_table
 from .texts import TextSpec, text_bytes
@@ -127,12 +126,17 @@ def deduplicate(
     if isinstance(table, pa.Table):
         table = TableBatches(table, tuple(spec.input_columns()))
     parts = partitions or partition_count(table.num_rows, bands, executor.workers)
-    return _deduplicate(table, config, plan, sources, order, ids, priority, (executor, parts), batch_bytes, started)
+    from .partitioned import deduplicate_partitioned, small_codes  # noqa: PLC0415
+
+    names, code = _source_codes(sources, table.num_rows)
+    listed = list(priority if priority is not None else (config.keep or []))
+    source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
+    return deduplicate_partitioned(table, config, plan, names, small_codes(code, len(names)), source_rank, order,
+                                   ids, listed, executor, parts, batch_bytes, started)
 
 
 def _deduplicate(table, config, plan, sources, order, ids, priority, workers, batch_bytes, started) -> DedupResult:
-    """``deduplicate`` once its plan is made and its processes are up (``workers``: a sketch.Workers, or
-    (executor, partitions) for the partitioned path, with ``table`` a TableBatches or ParquetBatches)."""
+    """``deduplicate``'s local path once its plan is made and its ``workers`` (a sketch.Workers) are up."""
     seconds = {}
     n = table.num_rows
     bands, rows = plan.bands, plan.rows
@@ -147,14 +151,8 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     if config.scope == "source":
         # Salting every key with the row's source keeps rows of different sources out of each other's groups.
         salt = fmix64((code.astype(U64) + U64(1)) * U64(0x9E3779B97F4A7C15))
-    if isinstance(workers, Workers):
-        bounds = batch_bounds(text_bytes(table, plan.spec), config.batch_rows, batch_bytes)
-        found = _local_pairs(table, plan, bounds, workers, perm, salt, config.bucket_cap, seconds, started)
-    else:
-        executor, parts = workers
-        bounds = table.bounds(plan.spec, config.batch_rows, batch_bytes)
-        found = find_pairs(table, plan, perm, salt, config.bucket_cap, bounds, executor, parts)
-        seconds["sketch"], seconds["candidates"] = found.seconds
+    bounds = batch_bounds(text_bytes(table, plan.spec), config.batch_rows, batch_bytes)
+    found = _local_pairs(table, plan, bounds, workers, perm, salt, config.bucket_cap, seconds, started)
     sketches, active, group, heads = found, found.active, found.group, found.heads
     left, right, lsh_stats = found.left, found.right, found.lsh_stats
     head_rows = active[heads]
@@ -162,10 +160,7 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     # exact mode, signatures in datasketch mode); every near-duplicate and its keeper is among them.
     verifying = time.perf_counter()
     candidates = np.unique(np.concatenate([head_rows[left], head_rows[right]]))
-    if isinstance(workers, Workers):
-        detail = details(table, candidates, plan, config.batch_rows, batch_bytes, workers)
-    else:
-        detail = partition_details(table, candidates, plan, config.batch_rows, batch_bytes, workers[0])
+    detail = details(table, candidates, plan, config.batch_rows, batch_bytes, workers)
 
     def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
