@@ -86,11 +86,11 @@ class TableBatches:
             yield read_ipc, (_to_ipc(columns.slice(start, stop - start)),)
 
     def detail_reads(self, rows: np.ndarray, spec, max_rows: int, max_bytes: int) -> Iterator[tuple]:
-        """(read, args, local rows or None) per batch of the input rows ``rows`` (ascending): here the driver
-        takes the rows itself, so only candidate rows travel."""
+        """(read, args, local rows or None, row count) per batch of the input rows ``rows`` (ascending): here
+        the driver takes the rows itself, so only candidate rows travel."""
         subset = _take_ascending(self.table.select(list(self.columns)), rows)
         for start, stop in batch_bounds(text_bytes(subset, spec), max_rows, max_bytes):
-            yield read_ipc, (_to_ipc(subset.slice(start, stop - start)),), None
+            yield read_ipc, (_to_ipc(subset.slice(start, stop - start)),), None, stop - start
 
 
 @dataclass
@@ -134,7 +134,7 @@ class ParquetBatches:
         for path, group, first, count in self._groups:
             lo, hi = np.searchsorted(rows, [first, first + count])
             if hi > lo:
-                yield read_row_groups, (path, (group,), self.columns), rows[lo:hi] - first
+                yield read_row_groups, (path, (group,), self.columns), rows[lo:hi] - first, hi - lo
 
 
 # ---------------------------------------------------------------------------------------------------- tasks
@@ -249,7 +249,7 @@ class Found:
 def details(batches, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, executor):
     """``sketch.details`` on ``executor``: what verifies a pair, for the input rows ``rows`` (ascending) only."""
     reads = batches.detail_reads(rows, plan.spec, max_rows, max_bytes)
-    jobs = ((plan, local, read, *args) for read, args, local in reads)
+    jobs = ((plan, local, read, *args) for read, args, local, _ in reads)
     parts = list(executor.map(detail_rows, jobs))
     if plan.mode == "exact":
         return ShingleSets.concat(parts)

@@ -18,9 +18,11 @@ import pyarrow.compute as pc
 from .clusters import connected_components, keep_reasons
 from .hashing import U64, fmix64
 from .minhash import estimate_jaccard
-from .partition import band_partition, details, exact_partition, sketch_scatter
+from .partition import band_partition, detail_rows, exact_partition, sketch_scatter
 from .report import cluster_table, summarize_counts
-from .verify import exact_jaccard
+from .verify import ShingleSets, exact_jaccard
+
+VERIFY_PAIRS = 1 << 16  # pairs per verify task: its result (float64 each) and indices stay small
 
 
 def keep_order(priority: np.ndarray | None, order: np.ndarray, ids) -> np.ndarray:
@@ -40,6 +42,53 @@ def small_codes(code: np.ndarray, count: int) -> np.ndarray:
         if count <= np.iinfo(kind).max:
             return code.astype(kind)
     return code
+
+
+class Details:
+    """What verifies a pair (shingle sets or signatures) of the candidate rows, left on the executor (Ray's
+    object store) in parts, one per batch the tasks read; pairs are verified by tasks, in blocks."""
+
+    def __init__(self, table, rows: np.ndarray, plan, max_rows: int, max_bytes: int, executor):
+        self.rows, self.mode, self.executor = rows, plan.mode, executor  # rows: input rows, ascending
+        counts = []
+
+        def jobs():
+            for read, args, local, count in table.detail_reads(rows, plan.spec, max_rows, max_bytes):
+                counts.append(count)
+                yield (plan, local, read, *args)
+
+        self.handles = list(executor.submit(detail_rows, jobs()))
+        self.starts = np.cumsum([0, *counts])[:-1].astype(np.int64)  # each part's first index in ``rows``
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Jaccard of input rows a[k], b[k] (both among ``rows``): exact, or estimated in datasketch mode."""
+        a, b = np.searchsorted(self.rows, a), np.searchsorted(self.rows, b)
+        part_a = np.searchsorted(self.starts, a, side="right") - 1
+        part_b = np.searchsorted(self.starts, b, side="right") - 1
+        sort = np.lexsort((part_b, part_a))  # blocks of pairs between few parts
+        out = np.empty(len(a), dtype=np.float64)
+
+        def jobs():
+            for lo in range(0, len(sort), VERIFY_PAIRS):
+                pick = sort[lo : lo + VERIFY_PAIRS]
+                parts = np.unique(np.concatenate([part_a[pick], part_b[pick]]))
+                local_a = np.searchsorted(parts, part_a[pick]), a[pick] - self.starts[part_a[pick]]
+                local_b = np.searchsorted(parts, part_b[pick]), b[pick] - self.starts[part_b[pick]]
+                yield (self.mode, *local_a, *local_b, *(self.handles[p] for p in parts))
+
+        for lo, found in zip(range(0, len(sort), VERIFY_PAIRS), self.executor.map(verify_block, jobs())):
+            out[sort[lo : lo + VERIFY_PAIRS]] = found
+        return out
+
+
+def verify_block(mode: str, part_a, at_a, part_b, at_b, *parts) -> np.ndarray:
+    """Task: the similarity of pairs (row at_a[k] of parts[part_a[k]], row at_b[k] of parts[part_b[k]])."""
+    sizes = [len(p.offsets) - 1 if mode == "exact" else len(p) for p in parts]
+    first = np.cumsum([0, *sizes])[:-1].astype(np.int64)
+    a, b = first[part_a] + at_a, first[part_b] + at_b
+    if mode == "exact":
+        return exact_jaccard(ShingleSets.concat(list(parts)), a, b)
+    return estimate_jaccard(np.concatenate(parts), a, b)
 
 
 def deduplicate_partitioned(table, config, plan, names, code, source_rank, order, ids, listed, executor, parts,
@@ -110,12 +159,10 @@ def deduplicate_partitioned(table, config, plan, names, code, source_rank, order
     # Pass two: what decides a pair, for the rows of candidate pairs only.
     verifying = time.perf_counter()
     nodes = np.unique(np.concatenate([left, right]))  # candidate ranks, ascending (= keep order)
-    candidates = np.sort(perm[nodes])  # their input rows, ascending
-    detail = details(table, candidates, plan, config.batch_rows, batch_bytes, executor)
+    detail = Details(table, np.sort(perm[nodes]), plan, config.batch_rows, batch_bytes, executor)
 
     def similarity_of(a_rank: np.ndarray, b_rank: np.ndarray) -> np.ndarray:
-        a, b = np.searchsorted(candidates, perm[a_rank]), np.searchsorted(candidates, perm[b_rank])
-        return exact_jaccard(detail, a, b) if config.mode == "exact" else estimate_jaccard(detail, a, b)
+        return detail.similarity(perm[a_rank], perm[b_rank])
 
     similarity = similarity_of(left, right)
     accepted = similarity >= config.threshold if config.verify else np.ones(len(left), dtype=bool)
@@ -138,6 +185,7 @@ def deduplicate_partitioned(table, config, plan, names, code, source_rank, order
     copy_sim = np.ones(len(copy_rank), dtype=np.float64)
     copy_sim[~copy_exact] = similarity_of(copy_head[~copy_exact], copy_keeper[~copy_exact])
     head_sim = np.asarray(similarity_of(head_rank, head_keeper), dtype=np.float64)
+    del detail  # frees the parts in the object store
     seconds["group"] = time.perf_counter() - grouping
 
     removed_rank = np.concatenate([head_rank, copy_rank])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -143,3 +145,52 @@ def test_dedup_folder_on_an_executor_writes_the_same_files(tmp_path, planted):
     assert local["clusters"]["sha256"] == spread["clusters"]["sha256"] and local["clusters"]["rows"] > 0
     shards = [[s["sha256"] for s in r["splits"]["train"]["shards"]] for r in (local, spread)]
     assert shards[0] == shards[1]
+
+
+class DriverBytes(PicklingExecutor):
+    """Counts the pickled bytes the driver receives: results of ``map`` and values it ``fetch``es; results of
+    ``submit`` stay on the executor (Ray's object store) until a task or ``fetch`` takes them."""
+
+    def __init__(self, workers: int = 2):
+        super().__init__(workers)
+        self.received = 0
+        self._submitting = False
+
+    def map(self, fn, jobs, *, inflight=None):
+        for result in super().map(fn, jobs, inflight=inflight):
+            if not self._submitting:
+                self.received += len(pickle.dumps(result))
+            yield result
+
+    def submit(self, fn, jobs, *, returns=1, inflight=None):
+        self._submitting = True
+        try:
+            yield from super().submit(fn, jobs, returns=returns, inflight=inflight)
+        finally:
+            self._submitting = False
+
+    def fetch(self, handle):
+        self.received += len(pickle.dumps(handle))
+        return handle
+
+
+def test_the_driver_receives_nothing_per_row(tmp_path):
+    """Growing a corpus by distinct rows adds nothing to what the tasks send the driver: no per-row counts,
+    ranks or keys (the driver used to receive each row's shingle count and flags: 6 bytes a row)."""
+    rng = np.random.default_rng(5)
+    planted, _ = planted_corpus()
+    planted = planted.select(["id", "recipe_source", "conversations", "_order"])
+
+    def corpus(extra: int) -> pa.Table:
+        rows = [{"id": f"x{i:05d}", "recipe_source": "alpha", "prompt": "q", "response": random_text(rng, 40),
+                 "_order": i} for i in range(extra)]
+        return pa.concat_tables([planted, build_table(rows).select(planted.column_names).cast(planted.schema)])
+
+    received = []
+    for extra in (0, 4000):
+        table = corpus(extra)
+        executor = DriverBytes(2)
+        result = dedup_table(table, DedupConfig(), executor=executor, partitions=4, batch_bytes=64 << 20)
+        same(dedup_table(table, DedupConfig()), result, tmp_path / str(extra))
+        received.append(executor.received)
+    assert received[1] - received[0] < 4000 * 0.5, received
