@@ -28,12 +28,14 @@ VERIFY_PAIRS = 1 << 16  # pairs per verify task: its result (float64 each) and i
 def keep_order(priority: np.ndarray | None, order: np.ndarray, ids) -> np.ndarray:
     """stage._keep_order's permutation (rows by source priority, _order, id, input position), without its
     per-row position column: Arrow's sort_indices is stable, so input position breaks the last ties itself;
-    ``priority`` None (one priority for all rows) is left out of the sort."""
+    ``priority`` None (one priority for all rows) is left out of the sort. int32 below 2^31 rows (half the
+    driver's memory per row for the order it keeps)."""
     columns = {} if priority is None else {"priority": priority}
     columns.update(order=order, id=pc.cast(ids, pa.string()))
     keys = pa.table(columns)
     indices = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in columns])
-    return indices.to_numpy().view(np.int64)
+    indices = indices.to_numpy().view(np.int64)
+    return indices.astype(np.int32) if len(indices) < 2**31 else indices
 
 
 def small_codes(code: np.ndarray, count: int) -> np.ndarray:
@@ -100,7 +102,7 @@ def deduplicate_partitioned(table, config, plan, names, code, source_rank, order
     n = table.num_rows
     one_priority = len(np.unique(source_rank)) <= 1
     perm = keep_order(None if one_priority else source_rank[code], order, ids)
-    rank = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
+    rank = np.empty(n, dtype=perm.dtype)
     rank[perm] = np.arange(n, dtype=rank.dtype)
 
     clock = time.perf_counter()

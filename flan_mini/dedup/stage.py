@@ -128,7 +128,11 @@ def deduplicate(
     parts = partitions or partition_count(table.num_rows, bands, executor.workers)
     from .partitioned import deduplicate_partitioned, small_codes  # noqa: PLC0415
 
-    names, code = _source_codes(sources, table.num_rows)
+    # One source: no per-row int64 codes (_source_codes' zeros), one byte per row.
+    if sources is None:
+        names, code = ["all"], np.zeros(table.num_rows, np.uint8)
+    else:
+        names, code = _source_codes(sources, table.num_rows)
     listed = list(priority if priority is not None else (config.keep or []))
     source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
     return deduplicate_partitioned(table, config, plan, names, small_codes(code, len(names)), source_rank, order,

@@ -194,3 +194,14 @@ def test_the_driver_receives_nothing_per_row(tmp_path):
         same(dedup_table(table, DedupConfig()), result, tmp_path / str(extra))
         received.append(executor.received)
     assert received[1] - received[0] < 4000 * 0.5, received
+
+
+@pytest.mark.parametrize("partitions", [1, 5])
+def test_one_source_without_source_column_gives_the_local_result(table, partitions, tmp_path):
+    config = CONFIGS["exact"]
+    spec = TextSpec(compare=config.compare)
+    options = {"sources": None, "order": table.column("_order").to_numpy(), "ids": table.column("id")}
+    local = deduplicate(table, spec, config, **options)
+    assert local.stats["near"] > 0
+    same(local, deduplicate(table, spec, config, executor=PicklingExecutor(2), partitions=partitions, **options),
+         tmp_path)
