@@ -33,9 +33,29 @@ def keep_order(priority: np.ndarray | None, order: np.ndarray, ids) -> np.ndarra
     columns = {} if priority is None else {"priority": priority}
     columns.update(order=order, id=pc.cast(ids, pa.string()))
     keys = pa.table(columns)
-    indices = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in columns])
+    # The system allocator: the sort's temporaries go back to the OS (the default pool keeps them).
+    sort_keys = [(name, "ascending") for name in columns]
+    indices = pc.sort_indices(keys, sort_keys=sort_keys, memory_pool=pa.system_memory_pool())
     indices = indices.to_numpy().view(np.int64)
     return indices.astype(np.int32) if len(indices) < 2**31 else indices
+
+
+def take_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """values[rows] as one array, taken chunk by chunk (a chunked take may first join every chunk)."""
+    pool = pa.system_memory_pool()
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    sort = np.argsort(rows, kind="stable")
+    ordered = np.asarray(rows, dtype=np.int64)[sort]
+    parts, start = [], 0
+    for chunk in chunks:
+        lo, hi = np.searchsorted(ordered, [start, start + len(chunk)])
+        if hi > lo:
+            parts.append(pc.take(chunk, pa.array(ordered[lo:hi] - start), memory_pool=pool))
+        start += len(chunk)
+    taken = pa.concat_arrays(parts) if parts else pa.array([], values.type)
+    inverse = np.empty(len(sort), dtype=np.int64)
+    inverse[sort] = np.arange(len(sort))
+    return pc.take(taken, pa.array(inverse), memory_pool=pool)
 
 
 def small_codes(code: np.ndarray, count: int) -> np.ndarray:
@@ -214,18 +234,20 @@ def deduplicate_partitioned(table, config, plan, names, code, source_rank, order
 
     reasons = keep_reasons(key(keeper_rows), key(runner_rows))
     member_rows = perm[member]
+    # The members' ids only (a keeper is its cluster's first member): no take from every row's ids.
+    member_ids = take_rows(pc.cast(ids, pa.string()), member_rows)
     clusters = cluster_table(
         cluster_id=cluster_id,
-        rows=member_rows,
-        keeper_rows=keeper_rows[cluster_id],
+        rows=np.arange(len(member)),
+        keeper_rows=firsts[cluster_id],
         is_keeper=is_keeper,
         kind=np.where(exact, "exact", np.where(near, "near", None)),
         similarity=sim,
         reason=reasons[cluster_id],
         size=sizes[cluster_id],
-        ids=pc.cast(ids, pa.string()),
+        ids=member_ids,
         names=names,
-        code=code,
+        code=code[member_rows],
     )
     keep = np.ones(n, dtype=bool)
     keep[perm[removed_rank]] = False

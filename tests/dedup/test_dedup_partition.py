@@ -205,3 +205,11 @@ def test_one_source_without_source_column_gives_the_local_result(table, partitio
     assert local.stats["near"] > 0
     same(local, deduplicate(table, spec, config, executor=PicklingExecutor(2), partitions=partitions, **options),
          tmp_path)
+
+
+def test_take_rows_takes_across_chunks_in_the_order_asked():
+    from flan_mini.dedup.partitioned import take_rows
+
+    values = pa.chunked_array([["a", "b"], [], ["c", "d", "e"]])
+    assert take_rows(values, np.array([4, 0, 2, 3, 1, 4])).to_pylist() == ["e", "a", "c", "d", "b", "e"]
+    assert take_rows(values, np.array([], np.int64)).to_pylist() == []
