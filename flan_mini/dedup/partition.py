@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .clusters import exact_groups
-from .hashing import U32, U64
+from .hashing import U64
 from .lsh import band_keys, band_pairs
 from .minhash import permutations, signatures
 from .sketch import SketchPlan, _shingle_batch, _take_ascending, _to_ipc, batch_bounds, detail_batch
@@ -145,7 +145,8 @@ def sketch_scatter(plan: SketchPlan, parts: int, ranks: np.ndarray, salt: np.nda
 
     Returns 1 + parts values (``executor.submit(..., returns=1 + parts)``, so each piece can go to its
     partition's tasks without passing through the driver): (the batch's rows without shingles as int32
-    positions, how many rows were truncated, how many had invalid UTF-8), then per partition the pair (exact records, band records) of the rows with something to compare:
+    positions, how many rows were truncated, how many had invalid UTF-8), then per partition the pair
+    (exact records, band records) of the rows with something to compare:
     m x 3 uint64 (key halves, rank) and m' x 2 uint64 (key, band << 48 | rank). One piece per partition, not
     two: Ray keeps a task's results under 100 KiB in the driver's own memory, not in the object store. ``salt``
     (scope source) is xor-ed into the keys as the local path does.
@@ -243,16 +244,4 @@ class Found:
     left: np.ndarray
     right: np.ndarray
     lsh_stats: dict
-    seconds: tuple[float, float] = (0.0, 0.0)  # sketching, pairing (wall)
 
-
-def details(batches, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, executor):
-    """``sketch.details`` on ``executor``: what verifies a pair, for the input rows ``rows`` (ascending) only."""
-    reads = batches.detail_reads(rows, plan.spec, max_rows, max_bytes)
-    jobs = ((plan, local, read, *args) for read, args, local, _ in reads)
-    parts = list(executor.map(detail_rows, jobs))
-    if plan.mode == "exact":
-        return ShingleSets.concat(parts)
-    if not parts:
-        return np.zeros((0, plan.num_perm), dtype=U32)
-    return np.concatenate(parts)

@@ -113,13 +113,18 @@ def verify_block(mode: str, part_a, at_a, part_b, at_b, *parts) -> np.ndarray:
     return estimate_jaccard(np.concatenate(parts), a, b)
 
 
-def deduplicate_partitioned(table, config, plan, names, code, source_rank, order, ids, listed, executor, parts,
-                            batch_bytes, started):
+def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, executor, parts, batch_bytes,
+                            started):
     """stage.deduplicate's partitioned path (``table`` a TableBatches or ParquetBatches); returns a DedupResult."""
-    from .stage import DedupResult  # noqa: PLC0415 (stage dispatches here)
+    from .stage import DedupResult, _source_codes  # noqa: PLC0415 (stage dispatches here)
 
     seconds = {}
     n = table.num_rows
+    # One source: one byte per row, not _source_codes' int64 zeros.
+    names, code = (["all"], np.zeros(n, np.uint8)) if sources is None else _source_codes(sources, n)
+    code = small_codes(code, len(names))
+    listed = list(priority if priority is not None else (config.keep or []))
+    source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
     one_priority = len(np.unique(source_rank)) <= 1
     perm = keep_order(None if one_priority else source_rank[code], order, ids)
     rank = np.empty(n, dtype=perm.dtype)

@@ -58,8 +58,9 @@ def dedup_table(
     does not depend on the row order of ``table``, on ``workers``, on batch sizes or on ``executor``.
 
     ``executor`` (executor.py): None or a local one runs today's path (``workers`` forked processes, every
-    row's band keys in this process); any other (Ray), or ``partitions`` given, runs the partitioned path of
-    partition.py on it, in ``partitions`` partitions (default: from the size), with the same result.
+    row's band keys in this process); any other (Ray), or ``partitions`` given, runs the partitioned path
+    (partitioned.py, its tasks in partition.py) on it, in ``partitions`` partitions (default: from the size),
+    with the same result.
     """
     for name in ("id", "recipe_source", ORDER_COLUMN):
         if name not in table.column_names:
@@ -126,17 +127,10 @@ def deduplicate(
     if isinstance(table, pa.Table):
         table = TableBatches(table, tuple(spec.input_columns()))
     parts = partitions or partition_count(table.num_rows, bands, executor.workers)
-    from .partitioned import deduplicate_partitioned, small_codes  # noqa: PLC0415
+    from .partitioned import deduplicate_partitioned  # noqa: PLC0415 (it imports this module)
 
-    # One source: no per-row int64 codes (_source_codes' zeros), one byte per row.
-    if sources is None:
-        names, code = ["all"], np.zeros(table.num_rows, np.uint8)
-    else:
-        names, code = _source_codes(sources, table.num_rows)
-    listed = list(priority if priority is not None else (config.keep or []))
-    source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
-    return deduplicate_partitioned(table, config, plan, names, small_codes(code, len(names)), source_rank, order,
-                                   ids, listed, executor, parts, batch_bytes, started)
+    return deduplicate_partitioned(table, config, plan, sources, order, ids, priority, executor, parts, batch_bytes,
+                                   started)
 
 
 def _deduplicate(table, config, plan, sources, order, ids, priority, workers, batch_bytes, started) -> DedupResult:

@@ -213,3 +213,15 @@ def test_take_rows_takes_across_chunks_in_the_order_asked():
     values = pa.chunked_array([["a", "b"], [], ["c", "d", "e"]])
     assert take_rows(values, np.array([4, 0, 2, 3, 1, 4])).to_pylist() == ["e", "a", "c", "d", "b", "e"]
     assert take_rows(values, np.array([], np.int64)).to_pylist() == []
+
+
+def test_keep_order_equals_the_local_keep_order_with_full_ties():
+    from flan_mini.dedup.partitioned import keep_order
+    from flan_mini.dedup.stage import _keep_order
+
+    rng = np.random.default_rng(2)
+    n = 5000  # few distinct (priority, order, id): input position breaks most ties
+    priority, order = rng.integers(0, 3, n), rng.integers(0, 4, n)
+    ids = pa.chunked_array([pa.array(rng.choice(["a", "b", "c"], 2000)), pa.array(rng.choice(["a", "b"], 3000))])
+    assert (keep_order(priority, order, ids) == _keep_order(priority, order, ids)).all()
+    assert (keep_order(None, order, ids) == _keep_order(np.zeros(n, np.int64), order, ids)).all()
