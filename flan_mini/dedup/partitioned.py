@@ -23,6 +23,7 @@ from .report import cluster_table, summarize_counts
 from .verify import ShingleSets, exact_jaccard
 
 VERIFY_PAIRS = 1 << 16  # pairs per verify task: its result (float64 each) and indices stay small
+VERIFY_PARTS = 16  # detail parts per verify task (one per batch read): what a task holds stays bounded
 
 
 def keep_order(priority: np.ndarray | None, order: np.ndarray, ids) -> np.ndarray:
@@ -87,20 +88,44 @@ class Details:
         a, b = np.searchsorted(self.rows, a), np.searchsorted(self.rows, b)
         part_a = np.searchsorted(self.starts, a, side="right") - 1
         part_b = np.searchsorted(self.starts, b, side="right") - 1
-        sort = np.lexsort((part_b, part_a))  # blocks of pairs between few parts
+        sort = np.lexsort((part_b, part_a))  # pairs between the same parts are neighbours
+        blocks = pair_blocks(part_a[sort], part_b[sort], VERIFY_PAIRS, VERIFY_PARTS)
         out = np.empty(len(a), dtype=np.float64)
 
         def jobs():
-            for lo in range(0, len(sort), VERIFY_PAIRS):
-                pick = sort[lo : lo + VERIFY_PAIRS]
+            for lo, hi in blocks:
+                pick = sort[lo:hi]
                 parts = np.unique(np.concatenate([part_a[pick], part_b[pick]]))
                 local_a = np.searchsorted(parts, part_a[pick]), a[pick] - self.starts[part_a[pick]]
                 local_b = np.searchsorted(parts, part_b[pick]), b[pick] - self.starts[part_b[pick]]
                 yield (self.mode, *local_a, *local_b, *(self.handles[p] for p in parts))
 
-        for lo, found in zip(range(0, len(sort), VERIFY_PAIRS), self.executor.map(verify_block, jobs())):
-            out[sort[lo : lo + VERIFY_PAIRS]] = found
+        for (lo, hi), found in zip(blocks, self.executor.map(verify_block, jobs())):
+            out[sort[lo:hi]] = found
         return out
+
+
+def pair_blocks(part_a: np.ndarray, part_b: np.ndarray, max_pairs: int, max_parts: int) -> list[tuple[int, int]]:
+    """Cuts of pairs sorted by (part_a, part_b) into blocks of at most ``max_pairs`` pairs that need at most
+    ``max_parts`` parts (a single run of pairs between two parts is never cut by parts). Example: parts
+    (0,0) (0,1) (2,3) with max_parts 2 -> blocks [0, 2) [2, 3)."""
+    if not len(part_a):
+        return []
+    new = np.ones(len(part_a), dtype=bool)  # runs of pairs between the same two parts
+    new[1:] = (part_a[1:] != part_a[:-1]) | (part_b[1:] != part_b[:-1])
+    starts = np.flatnonzero(new).tolist() + [len(part_a)]
+    blocks, lo, held = [], 0, set()
+    for start, stop in zip(starts[:-1], starts[1:]):
+        run = {int(part_a[start]), int(part_b[start])}
+        if start > lo and (len(held | run) > max_parts or stop - lo > max_pairs):
+            blocks.append((lo, start))
+            lo, held = start, set()
+        held |= run
+        while stop - lo > max_pairs:  # a run longer than a block: cut inside it (the same two parts)
+            blocks.append((lo, lo + max_pairs))
+            lo += max_pairs
+    blocks.append((lo, len(part_a)))
+    return [(x, y) for x, y in blocks if y > x]
 
 
 def verify_block(mode: str, part_a, at_a, part_b, at_b, *parts) -> np.ndarray:

@@ -225,3 +225,33 @@ def test_keep_order_equals_the_local_keep_order_with_full_ties():
     ids = pa.chunked_array([pa.array(rng.choice(["a", "b", "c"], 2000)), pa.array(rng.choice(["a", "b"], 3000))])
     assert (keep_order(priority, order, ids) == _keep_order(priority, order, ids)).all()
     assert (keep_order(None, order, ids) == _keep_order(np.zeros(n, np.int64), order, ids)).all()
+
+
+def test_pair_blocks_bound_pairs_and_parts():
+    from flan_mini.dedup.partitioned import pair_blocks
+
+    a, b = np.array([0, 0, 2, 2, 2, 2, 2]), np.array([0, 1, 3, 3, 3, 3, 3])
+    assert pair_blocks(a, b, 100, 2) == [(0, 2), (2, 7)]
+    assert pair_blocks(a, b, 2, 4) == [(0, 2), (2, 4), (4, 6), (6, 7)]
+    assert pair_blocks(a, b, 3, 4) == [(0, 2), (2, 5), (5, 7)]
+    assert pair_blocks(a[:0], b[:0], 3, 4) == []
+    rng = np.random.default_rng(0)  # any input: blocks tile the pairs, each within both bounds
+    a, b = np.sort(rng.integers(0, 30, 2000)), rng.integers(0, 30, 2000)
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    blocks = pair_blocks(a, b, 50, 6)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 2000 and all(x[1] == y[0] for x, y in zip(blocks, blocks[1:]))
+    for lo, hi in blocks:
+        assert hi - lo <= 50 and len(set(a[lo:hi]) | set(b[lo:hi])) <= 6
+
+
+@pytest.mark.parametrize("name", ["exact", "datasketch"])
+def test_small_verify_blocks_give_the_local_result(table, name, tmp_path, monkeypatch):
+    import flan_mini.dedup.partitioned as partitioned
+
+    monkeypatch.setattr(partitioned, "VERIFY_PAIRS", 3)
+    monkeypatch.setattr(partitioned, "VERIFY_PARTS", 2)
+    executor = PicklingExecutor(2)
+    spread = dedup_table(table, CONFIGS[name], executor=executor, batch_bytes=3000)
+    assert executor.calls["verify_block"] > 10
+    same(dedup_table(table, CONFIGS[name]), spread, tmp_path)
