@@ -9,8 +9,9 @@ of 16k rows under --cache; a size of S million uses the first 4*S chunks. Each r
 - local: the files read into one table, then ``deduplicate`` on --workers forked processes (today's path:
   every row's band keys and the text in the driver);
 - ray: a local Ray cluster (loopback, no dashboard, --workers CPUs, its start not timed), the driver reads
-  only the ids, and ``deduplicate(ParquetBatches(...))`` runs partitioned: tasks read their row groups, sketch
-  and scatter band records into partitions, partition tasks pair, the driver verifies the candidate rows.
+  only the ids (with Arrow's system allocator), and ``deduplicate(ParquetBatches(...))`` runs partitioned
+  (partitioned.py): tasks read their row groups, sketch and scatter band records into partitions, partition
+  tasks pair, tasks verify the candidate pairs; the driver keeps the keep order, the ids and sparse results.
 Printed per run: wall time (reading included), documents/s, the driver's peak RSS, the largest peak RSS of any
 other process (Ray's workers, raylet and object store; the forked workers locally; a worker's RSS counts the
 object store pages it read) and the largest private memory of any other process (RssAnon: RSS less shared
@@ -172,6 +173,9 @@ def run_one(millions: float, executor_name: str, workers: int, cache: Path, mode
             ids, source = table.column("id"), table
             options = {"workers": workers}
         else:
+            # The driver's Arrow memory from the system allocator, which gives freed memory back: the default
+            # (mimalloc) keeps what reading every file's ids took (~50 bytes per row, three times the ids).
+            pa.set_memory_pool(pa.system_memory_pool())
             ids = pa.concat_tables([pq.read_table(p, columns=["id"]) for p in paths]).column("id")
             source = ParquetBatches(paths, tuple(spec.input_columns()))
             options = {"executor": executor}

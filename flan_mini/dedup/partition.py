@@ -12,9 +12,9 @@ gigabytes at tens of millions of rows. Here no process holds them all:
 3. one task per partition, given those non-head rows (shared once), pairs the rows that share a bucket,
    band by band, exactly as ``lsh.candidate_pairs`` does on one machine (members in keep order, the same
    ``bucket_cap``), and returns the pairs as rank codes;
-4. the driver unions the pairs (a bucket lives in one partition, so nothing is paired twice across them),
-   fetches what verifies a pair for the candidate rows only (shingle sets or signatures, ``details``), and
-   decides clusters as the local path does. The result is identical to it, for any P and any executor.
+4. the driver (partitioned.py) unions the pairs, fetches what verifies a pair for the candidate rows only
+   (shingle sets or signatures, ``details``), and decides clusters from those rows alone. The result is
+   identical to the local path's, for any P and any executor.
 
 Batches travel as Arrow IPC bytes or are read by the task itself (``ParquetBatches``: a file's row groups),
 records between tasks as numpy arrays through ``executor.share`` (Ray's object store), never through a disk.
@@ -23,7 +23,6 @@ records between tasks as numpy arrays through ``executor.share`` (Ray's object s
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -32,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .clusters import exact_groups
-from .hashing import U32, U64
+from .hashing import U64
 from .lsh import band_keys, band_pairs
 from .minhash import permutations, signatures
 from .sketch import SketchPlan, _shingle_batch, _take_ascending, _to_ipc, batch_bounds, detail_batch
@@ -87,11 +86,11 @@ class TableBatches:
             yield read_ipc, (_to_ipc(columns.slice(start, stop - start)),)
 
     def detail_reads(self, rows: np.ndarray, spec, max_rows: int, max_bytes: int) -> Iterator[tuple]:
-        """(read, args, local rows or None) per batch of the input rows ``rows`` (ascending): here the driver
-        takes the rows itself, so only candidate rows travel."""
+        """(read, args, local rows or None, row count) per batch of the input rows ``rows`` (ascending): here
+        the driver takes the rows itself, so only candidate rows travel."""
         subset = _take_ascending(self.table.select(list(self.columns)), rows)
         for start, stop in batch_bounds(text_bytes(subset, spec), max_rows, max_bytes):
-            yield read_ipc, (_to_ipc(subset.slice(start, stop - start)),), None
+            yield read_ipc, (_to_ipc(subset.slice(start, stop - start)),), None, stop - start
 
 
 @dataclass
@@ -135,7 +134,7 @@ class ParquetBatches:
         for path, group, first, count in self._groups:
             lo, hi = np.searchsorted(rows, [first, first + count])
             if hi > lo:
-                yield read_row_groups, (path, (group,), self.columns), rows[lo:hi] - first
+                yield read_row_groups, (path, (group,), self.columns), rows[lo:hi] - first, hi - lo
 
 
 # ---------------------------------------------------------------------------------------------------- tasks
@@ -145,8 +144,9 @@ def sketch_scatter(plan: SketchPlan, parts: int, ranks: np.ndarray, salt: np.nda
     """Task: sketch one batch (rows ranked ``ranks`` in keep order) and scatter its records into ``parts``.
 
     Returns 1 + parts values (``executor.submit(..., returns=1 + parts)``, so each piece can go to its
-    partition's tasks without passing through the driver): (shingle counts as int32, truncated, invalid_utf8)
-    per row, then per partition the pair (exact records, band records) of the rows with something to compare:
+    partition's tasks without passing through the driver): (the batch's rows without shingles as int32
+    positions, how many rows were truncated, how many had invalid UTF-8), then per partition the pair
+    (exact records, band records) of the rows with something to compare:
     m x 3 uint64 (key halves, rank) and m' x 2 uint64 (key, band << 48 | rank). One piece per partition, not
     two: Ray keeps a task's results under 100 KiB in the driver's own memory, not in the object store. ``salt``
     (scope source) is xor-ed into the keys as the local path does.
@@ -167,7 +167,8 @@ def sketch_scatter(plan: SketchPlan, parts: int, ranks: np.ndarray, salt: np.nda
     band = np.arange(plan.bands, dtype=U64) << U64(RANK_BITS)
     band_records = np.column_stack([keys[active].T.ravel(), (band[:, None] | rank[None, :]).ravel()])
     band_parts = _scatter(band_records, band_records[:, 0] % U64(parts), parts)
-    return (counts.astype(np.int32), truncated, invalid), *zip(exact_parts, band_parts)
+    summary = (np.flatnonzero(counts == 0).astype(np.int32), int(truncated.sum()), int(invalid.sum()))
+    return summary, *zip(exact_parts, band_parts)
 
 
 def _scatter(records: np.ndarray, part: np.ndarray, parts: int) -> list[np.ndarray]:
@@ -243,83 +244,4 @@ class Found:
     left: np.ndarray
     right: np.ndarray
     lsh_stats: dict
-    seconds: tuple[float, float] = (0.0, 0.0)  # sketching, pairing (wall)
 
-
-def find_pairs(batches, plan: SketchPlan, perm: np.ndarray, salt: np.ndarray | None, bucket_cap: int,
-               bounds: list[tuple[int, int]], executor, parts: int) -> Found:
-    """Steps 1-3 of the module docstring on ``executor``; the driver keeps per-row counts and handles only."""
-    clock = time.perf_counter()
-    n = len(perm)
-    rank = np.empty(n, dtype=np.int64)
-    rank[perm] = np.arange(n, dtype=np.int64)
-    shingles = np.empty(n, np.int32)  # a row's shingle count (stats, and which rows have text to compare)
-    truncated = np.empty(n, bool)
-    invalid = np.empty(n, bool)
-    pieces: list[list] = [[] for _ in range(parts)]  # per partition, one handle per batch
-
-    def jobs():
-        for (start, stop), (read, args) in zip(bounds, batches.reads(bounds)):
-            cut = salt[start:stop] if salt is not None else None
-            yield (plan, parts, rank[start:stop], cut, read, *args)
-
-    # Each batch's pieces stay in the object store (Ray) and go from there to their partition's tasks: the
-    # driver holds handles and the per-row counts only.
-    summaries = []
-    for (start, stop), handles in zip(bounds, executor.submit(sketch_scatter, jobs(), returns=1 + parts)):
-        summaries.append(((start, stop), handles[0]))
-        for p in range(parts):
-            pieces[p].append(handles[1 + p])
-    for (start, stop), handle in summaries:
-        shingles[start:stop], truncated[start:stop], invalid[start:stop] = executor.fetch(handle)
-    del summaries
-    rank = None  # (the jobs generator is spent) frees the per-row ranks before the partition tasks run
-
-    sketched = time.perf_counter()
-    copy_rank, head_rank = [], []
-    for copies, heads_of in executor.map(exact_partition, (tuple(h) for h in pieces)):  # few rows
-        copy_rank.append(copies)
-        head_rank.append(heads_of)
-    copy_rank = np.concatenate(copy_rank) if copy_rank else np.zeros(0, np.int64)
-    head_rank = np.concatenate(head_rank) if head_rank else np.zeros(0, np.int64)
-
-    # The local path's terms: positions in `active` (rows with shingles, in keep order) and in its heads.
-    active_rank = np.flatnonzero(shingles[perm] > 0)
-    active = perm[active_rank]
-    group = np.arange(len(active), dtype=np.int64)
-    group[np.searchsorted(active_rank, copy_rank)] = np.searchsorted(active_rank, head_rank)
-    heads = np.flatnonzero(group == np.arange(len(active)))
-    head_rank_sorted = active_rank[heads]
-
-    shared_copies = executor.share(np.sort(copy_rank))
-    codes, oversized, largest = [], 0, 0
-
-    def band_jobs():
-        for p in range(parts):  # a partition's handles are dropped once its task has them: Ray frees the pieces
-            handles, pieces[p] = pieces[p], []
-            yield (bucket_cap, n, plan.bands, shared_copies, *handles)
-
-    for found, over, large in executor.map(band_partition, band_jobs()):
-        codes.append(found)
-        oversized += over
-        largest = max(largest, large)
-    codes = np.concatenate(codes) if codes else np.zeros(0, np.int64)
-    left = np.searchsorted(head_rank_sorted, codes // max(n, 1))
-    right = np.searchsorted(head_rank_sorted, codes % max(n, 1))
-    pair = np.unique(left * max(len(heads), 1) + right)  # sorted and distinct, as candidate_pairs gives them
-    left, right = pair // max(len(heads), 1), pair % max(len(heads), 1)
-    stats = {"oversized_buckets": oversized, "largest_bucket": largest}
-    seconds = (sketched - clock, time.perf_counter() - sketched)
-    return Found(shingles, truncated, invalid, active, group, heads, left, right, stats, seconds)
-
-
-def details(batches, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, executor):
-    """``sketch.details`` on ``executor``: what verifies a pair, for the input rows ``rows`` (ascending) only."""
-    reads = batches.detail_reads(rows, plan.spec, max_rows, max_bytes)
-    jobs = ((plan, local, read, *args) for read, args, local in reads)
-    parts = list(executor.map(detail_rows, jobs))
-    if plan.mode == "exact":
-        return ShingleSets.concat(parts)
-    if not parts:
-        return np.zeros((0, plan.num_perm), dtype=U32)
-    return np.concatenate(parts)

@@ -53,12 +53,23 @@ def cluster_table(*, cluster_id, rows, keeper_rows, is_keeper, kind, similarity,
 def summarize(*, config, bands, rows, priority, names, code, active, exact, near, sketches, cluster_sizes,
               near_similarity, pairs) -> dict:
     """The stats: parameters, totals and per-source counts, cluster-size and similarity histograms."""
-    n = len(code)
     n_names = len(names)
-    exact_rows = np.bincount(code[active[exact]], minlength=n_names)
-    near_rows = np.bincount(code[active[near]], minlength=n_names)
-    rows_in = np.bincount(code, minlength=n_names)
-    empty = np.bincount(code[sketches.shingles == 0], minlength=n_names)
+    return summarize_counts(
+        config=config, bands=bands, rows=rows, priority=priority, names=names,
+        rows_in=np.bincount(code, minlength=n_names),
+        exact_rows=np.bincount(code[active[exact]], minlength=n_names),
+        near_rows=np.bincount(code[active[near]], minlength=n_names),
+        empty=np.bincount(code[sketches.shingles == 0], minlength=n_names),
+        truncated=int(sketches.truncated.sum()), invalid_utf8=int(sketches.invalid_utf8.sum()),
+        cluster_sizes=cluster_sizes, near_similarity=near_similarity, pairs=pairs,
+    )
+
+
+def summarize_counts(*, config, bands, rows, priority, names, rows_in, exact_rows, near_rows, empty, truncated,
+                     invalid_utf8, cluster_sizes, near_similarity, pairs) -> dict:
+    """``summarize`` from per-source counts (rows in, exact, near, empty) and totals: what the partitioned
+    driver has without any per-row array."""
+    n = int(rows_in.sum())
     sources = {}
     for index, name in enumerate(names):
         if rows_in[index]:
@@ -96,8 +107,8 @@ def summarize(*, config, bands, rows, priority, names, code, active, exact, near
         "near": int(near_rows.sum()),
         "kept": int(n - exact_rows.sum() - near_rows.sum()),
         "skipped_empty": int(empty.sum()),
-        "truncated": int(sketches.truncated.sum()),
-        "invalid_utf8": int(sketches.invalid_utf8.sum()),
+        "truncated": int(truncated),
+        "invalid_utf8": int(invalid_utf8),
         "sources": sources,
         "clusters": int(len(cluster_sizes)),
         "cluster_sizes": {str(int(s)): int(c) for s, c in zip(sizes, counts)},

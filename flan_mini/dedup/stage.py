@@ -14,14 +14,11 @@ from .clusters import connected_components, exact_groups, keep_reasons
 from .config import DedupConfig
 from .hashing import U64, fmix64
 from .lsh import candidate_pairs
-from .minhash import estimate_jaccard
-from .partition import Found, ParquetBatches, TableBatches, find_pairs, partition_count
-from .partition import details as partition_details
+from .partition import Found, ParquetBatches, TableBatches, partition_count
 from .report import cluster_table, summarize
 from .pairs import pair_similarity
 from .sketch import SketchPlan, Workers, batch_bounds, sketch_table
 from .texts import TextSpec, text_bytes
-from .verify import exact_jaccard
 
 # Text per batch handed to one worker: big enough to amortise the per-call overhead, small enough that a
 # batch's temporaries (about 40 bytes per character in char mode) stay in the low hundreds of MB.
@@ -60,8 +57,9 @@ def dedup_table(
     does not depend on the row order of ``table``, on ``workers``, on batch sizes or on ``executor``.
 
     ``executor`` (executor.py): None or a local one runs today's path (``workers`` forked processes, every
-    row's band keys in this process); any other (Ray), or ``partitions`` given, runs the partitioned path of
-    partition.py on it, in ``partitions`` partitions (default: from the size), with the same result.
+    row's band keys in this process); any other (Ray), or ``partitions`` given, runs the partitioned path
+    (partitioned.py, its tasks in partition.py) on it, in ``partitions`` partitions (default: from the size),
+    with the same result.
     """
     for name in ("id", "recipe_source", ORDER_COLUMN):
         if name not in table.column_names:
@@ -128,12 +126,14 @@ def deduplicate(
     if isinstance(table, pa.Table):
         table = TableBatches(table, tuple(spec.input_columns()))
     parts = partitions or partition_count(table.num_rows, bands, executor.workers)
-    return _deduplicate(table, config, plan, sources, order, ids, priority, (executor, parts), batch_bytes, started)
+    from .partitioned import deduplicate_partitioned  # noqa: PLC0415 (it imports this module)
+
+    return deduplicate_partitioned(table, config, plan, sources, order, ids, priority, executor, parts, batch_bytes,
+                                   started)
 
 
 def _deduplicate(table, config, plan, sources, order, ids, priority, workers, batch_bytes, started) -> DedupResult:
-    """``deduplicate`` once its plan is made and its processes are up (``workers``: a sketch.Workers, or
-    (executor, partitions) for the partitioned path, with ``table`` a TableBatches or ParquetBatches)."""
+    """``deduplicate``'s local path once its plan is made and its ``workers`` (a sketch.Workers) are up."""
     seconds = {}
     n = table.num_rows
     bands, rows = plan.bands, plan.rows
@@ -148,15 +148,9 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     if config.scope == "source":
         # Salting every key with the row's source keeps rows of different sources out of each other's groups.
         salt = fmix64((code.astype(U64) + U64(1)) * U64(0x9E3779B97F4A7C15))
-    if isinstance(workers, Workers):
-        row_bytes = text_bytes(table, plan.spec)
-        bounds = batch_bounds(row_bytes, config.batch_rows, batch_bytes)
-        found = _local_pairs(table, plan, bounds, workers, perm, salt, config.bucket_cap, seconds, started)
-    else:
-        executor, parts = workers
-        bounds = table.bounds(plan.spec, config.batch_rows, batch_bytes)
-        found = find_pairs(table, plan, perm, salt, config.bucket_cap, bounds, executor, parts)
-        seconds["sketch"], seconds["candidates"] = found.seconds
+    row_bytes = text_bytes(table, plan.spec)
+    bounds = batch_bounds(row_bytes, config.batch_rows, batch_bytes)
+    found = _local_pairs(table, plan, bounds, workers, perm, salt, config.bucket_cap, seconds, started)
     sketches, active, group, heads = found, found.active, found.group, found.heads
     left, right, lsh_stats = found.left, found.right, found.lsh_stats
     head_rows = active[heads]
@@ -164,20 +158,10 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     # exact mode, signatures in datasketch mode); every near-duplicate and its keeper is among them.
     verifying = time.perf_counter()
     candidates = np.unique(np.concatenate([head_rows[left], head_rows[right]]))
-    if isinstance(workers, Workers):
 
-        def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            """Jaccard of input rows a[k], b[k], block by block on the workers (pairs.py)."""
-            return pair_similarity(table, plan, a, b, row_bytes, config.batch_rows, batch_bytes, workers)
-
-    else:
-        detail = partition_details(table, candidates, plan, config.batch_rows, batch_bytes, workers[0])
-        seconds["details"] = time.perf_counter() - verifying
-
-        def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            """Jaccard of input rows a[k], b[k] (both candidates): exact, or estimated in datasketch mode."""
-            a, b = np.searchsorted(candidates, a), np.searchsorted(candidates, b)
-            return exact_jaccard(detail, a, b) if config.mode == "exact" else estimate_jaccard(detail, a, b)
+    def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Jaccard of input rows a[k], b[k], block by block on the workers (pairs.py)."""
+        return pair_similarity(table, plan, a, b, row_bytes, config.batch_rows, batch_bytes, workers)
 
     similarity = similarity_of(head_rows[left], head_rows[right])
     accepted = similarity >= config.threshold if config.verify else np.ones(len(left), dtype=bool)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -143,3 +145,113 @@ def test_dedup_folder_on_an_executor_writes_the_same_files(tmp_path, planted):
     assert local["clusters"]["sha256"] == spread["clusters"]["sha256"] and local["clusters"]["rows"] > 0
     shards = [[s["sha256"] for s in r["splits"]["train"]["shards"]] for r in (local, spread)]
     assert shards[0] == shards[1]
+
+
+class DriverBytes(PicklingExecutor):
+    """Counts the pickled bytes the driver receives: results of ``map`` and values it ``fetch``es; results of
+    ``submit`` stay on the executor (Ray's object store) until a task or ``fetch`` takes them."""
+
+    def __init__(self, workers: int = 2):
+        super().__init__(workers)
+        self.received = 0
+        self._submitting = False
+
+    def map(self, fn, jobs, *, inflight=None):
+        for result in super().map(fn, jobs, inflight=inflight):
+            if not self._submitting:
+                self.received += len(pickle.dumps(result))
+            yield result
+
+    def submit(self, fn, jobs, *, returns=1, inflight=None):
+        self._submitting = True
+        try:
+            yield from super().submit(fn, jobs, returns=returns, inflight=inflight)
+        finally:
+            self._submitting = False
+
+    def fetch(self, handle):
+        self.received += len(pickle.dumps(handle))
+        return handle
+
+
+def test_the_driver_receives_nothing_per_row(tmp_path):
+    """Growing a corpus by distinct rows adds nothing to what the tasks send the driver: no per-row counts,
+    ranks or keys (the driver used to receive each row's shingle count and flags: 6 bytes a row)."""
+    rng = np.random.default_rng(5)
+    planted, _ = planted_corpus()
+    planted = planted.select(["id", "recipe_source", "conversations", "_order"])
+
+    def corpus(extra: int) -> pa.Table:
+        rows = [{"id": f"x{i:05d}", "recipe_source": "alpha", "prompt": "q", "response": random_text(rng, 40),
+                 "_order": i} for i in range(extra)]
+        return pa.concat_tables([planted, build_table(rows).select(planted.column_names).cast(planted.schema)])
+
+    received = []
+    for extra in (0, 4000):
+        table = corpus(extra)
+        executor = DriverBytes(2)
+        result = dedup_table(table, DedupConfig(), executor=executor, partitions=4, batch_bytes=64 << 20)
+        same(dedup_table(table, DedupConfig()), result, tmp_path / str(extra))
+        received.append(executor.received)
+    assert received[1] - received[0] < 4000 * 0.5, received
+
+
+@pytest.mark.parametrize("partitions", [1, 5])
+def test_one_source_without_source_column_gives_the_local_result(table, partitions, tmp_path):
+    config = CONFIGS["exact"]
+    spec = TextSpec(compare=config.compare)
+    options = {"sources": None, "order": table.column("_order").to_numpy(), "ids": table.column("id")}
+    local = deduplicate(table, spec, config, **options)
+    assert local.stats["near"] > 0
+    same(local, deduplicate(table, spec, config, executor=PicklingExecutor(2), partitions=partitions, **options),
+         tmp_path)
+
+
+def test_take_rows_takes_across_chunks_in_the_order_asked():
+    from flan_mini.dedup.partitioned import take_rows
+
+    values = pa.chunked_array([["a", "b"], [], ["c", "d", "e"]])
+    assert take_rows(values, np.array([4, 0, 2, 3, 1, 4])).to_pylist() == ["e", "a", "c", "d", "b", "e"]
+    assert take_rows(values, np.array([], np.int64)).to_pylist() == []
+
+
+def test_keep_order_equals_the_local_keep_order_with_full_ties():
+    from flan_mini.dedup.partitioned import keep_order
+    from flan_mini.dedup.stage import _keep_order
+
+    rng = np.random.default_rng(2)
+    n = 5000  # few distinct (priority, order, id): input position breaks most ties
+    priority, order = rng.integers(0, 3, n), rng.integers(0, 4, n)
+    ids = pa.chunked_array([pa.array(rng.choice(["a", "b", "c"], 2000)), pa.array(rng.choice(["a", "b"], 3000))])
+    assert (keep_order(priority, order, ids) == _keep_order(priority, order, ids)).all()
+    assert (keep_order(None, order, ids) == _keep_order(np.zeros(n, np.int64), order, ids)).all()
+
+
+def test_pair_blocks_bound_pairs_and_parts():
+    from flan_mini.dedup.partitioned import pair_blocks
+
+    a, b = np.array([0, 0, 2, 2, 2, 2, 2]), np.array([0, 1, 3, 3, 3, 3, 3])
+    assert pair_blocks(a, b, 100, 2) == [(0, 2), (2, 7)]
+    assert pair_blocks(a, b, 2, 4) == [(0, 2), (2, 4), (4, 6), (6, 7)]
+    assert pair_blocks(a, b, 3, 4) == [(0, 2), (2, 5), (5, 7)]
+    assert pair_blocks(a[:0], b[:0], 3, 4) == []
+    rng = np.random.default_rng(0)  # any input: blocks tile the pairs, each within both bounds
+    a, b = np.sort(rng.integers(0, 30, 2000)), rng.integers(0, 30, 2000)
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    blocks = pair_blocks(a, b, 50, 6)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 2000 and all(x[1] == y[0] for x, y in zip(blocks, blocks[1:]))
+    for lo, hi in blocks:
+        assert hi - lo <= 50 and len(set(a[lo:hi]) | set(b[lo:hi])) <= 6
+
+
+@pytest.mark.parametrize("name", ["exact", "datasketch"])
+def test_small_verify_blocks_give_the_local_result(table, name, tmp_path, monkeypatch):
+    import flan_mini.dedup.partitioned as partitioned
+
+    monkeypatch.setattr(partitioned, "VERIFY_PAIRS", 3)
+    monkeypatch.setattr(partitioned, "VERIFY_PARTS", 2)
+    executor = PicklingExecutor(2)
+    spread = dedup_table(table, CONFIGS[name], executor=executor, batch_bytes=3000)
+    assert executor.calls["verify_block"] > 10
+    same(dedup_table(table, CONFIGS[name]), spread, tmp_path)
