@@ -112,14 +112,6 @@ def render_table(adapter, spec, table: pa.Table, seed: int) -> tuple[pa.Table, d
     return out.append_column(TASK, task), failed, stats
 
 
-def render_cost(adapter, table: pa.Table) -> float:
-    """A source's rough render cost, to start the slowest first: bytes of selected rows, weighed by kind (rows
-    rendered from templates, with few-shot assembly and token counts, cost far more per byte than FLAN's
-    pre-templated rows, and those more than ready conversations)."""
-    weight = 1 if isinstance(adapter.kind, ReadyConversations) else 2 if isinstance(adapter.kind, FlanPassthrough) else 20
-    return table.nbytes * weight
-
-
 def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stats]:
     """The stage: every source's candidates, one task per source on the executor.
 
@@ -142,7 +134,7 @@ def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stat
             yield source.adapter, spec, selection.table, context.seed
 
     if local and executor.workers > 1 and len(sources) > 1 and can_fork():
-        named = [(source.config.name, job, render_cost(job[0], job[2])) for source, job in zip(sources, jobs())]
+        named = ((source.config.name, job) for source, job in zip(sources, jobs()))
         results = render_forked(render_table, named, executor.workers, scratch_parent(context.folder))
     elif local:
         results = (render_table(*job) for job in jobs())

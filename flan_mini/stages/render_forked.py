@@ -11,14 +11,14 @@ process's heap (the kernel can drop and re-read those pages under memory pressur
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
 import shutil
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,36 +67,28 @@ def _collect(process, path: Path, name: str) -> tuple:
     return (table, *outcome[1])
 
 
-def render_forked(task: Callable, jobs: list[tuple[str, tuple, float]], workers: int, near: Path) -> Iterator[tuple]:
-    """Yield ``task(*args)`` for every (name, args, cost) job, in job order, running up to ``workers`` jobs at once
-    in processes forked when each starts (so each sees its arguments as they are then), the costliest first
-    (so the longest does not start last). ``task`` returns (Arrow table, *picklable extras); results that
-    finish early wait as mapped files, off the heap. ``jobs`` is emptied as jobs start, so the caller's rows
-    can be freed here once their process has its copy. Scratch files go in a hidden folder created beside
-    ``near`` and removed at the end. A job that fails raises its error here, naming the job."""
+def render_forked(task: Callable, jobs: Iterable[tuple[str, tuple]], workers: int, near: Path) -> Iterator[tuple]:
+    """Yield ``task(*args)`` for every (name, args) job in order, running up to ``workers`` jobs at once, each in a
+    process forked when its turn comes (so it sees the job's arguments as they are then). ``task`` returns
+    (Arrow table, *picklable extras). Scratch files go in a hidden folder created beside ``near`` and removed
+    at the end. A job that fails raises its error here, naming the job."""
     context = multiprocessing.get_context("fork")
-    names = [name for name, _, _ in jobs]
-    waiting = sorted(range(len(jobs)), key=lambda k: (-jobs[k][2], k))
     scratch = Path(tempfile.mkdtemp(prefix=".flan-mini-render-", dir=near))
-    running: dict = {}  # process sentinel -> (process, path, job number)
-    finished: dict[int, tuple] = {}
+    running: deque = deque()
     try:
-        for number in range(len(jobs)):
-            while number not in finished:
-                while waiting and len(running) < workers:
-                    k = waiting.pop(0)
-                    path = scratch / f"{k}.arrow"
-                    process = context.Process(target=_child, args=(task, jobs[k][1], path), name=f"render {names[k]}")
-                    with _quiet_tokenizers():
-                        process.start()
-                    jobs[k] = None  # the child has its copy of the rows
-                    running[process.sentinel] = (process, path, k)
-                for sentinel in multiprocessing.connection.wait(list(running)):
-                    process, path, k = running.pop(sentinel)
-                    finished[k] = _collect(process, path, names[k])
-            yield finished.pop(number)
+        for number, (name, args) in enumerate(jobs):
+            if len(running) >= workers:
+                yield _collect(*running.popleft())
+            path = scratch / f"{number}.arrow"
+            process = context.Process(target=_child, args=(task, args, path), name=f"flan-mini render {name}")
+            with _quiet_tokenizers():
+                process.start()
+            running.append((process, path, name))
+            del args  # the child has its copy; this process may free the selected rows once the caller does
+        while running:
+            yield _collect(*running.popleft())
     finally:
-        for process, _, _ in running.values():  # the caller stopped early (an error): no orphan keeps rendering
+        for process, _, _ in running:  # the caller stopped early (an error): no orphan keeps rendering
             process.kill()
             process.join()
         shutil.rmtree(scratch, ignore_errors=True)
