@@ -18,7 +18,6 @@ from ..shards import OUTPUT_SCHEMA, TURN
 from ..sources.kinds import FlanPassthrough, ReadyConversations
 from .candidates import Candidates, Mixture, removals
 from .contract import Context, Stats
-from .render_forked import can_fork, render_forked, scratch_parent
 
 TASK = "_task"  # the row's task (adapters with a task field), for the manifest's per-task counts
 BOOKKEEPING = (KEY, RANK, GROUP, TASK)
@@ -115,9 +114,8 @@ def render_table(adapter, spec, table: pa.Table, seed: int) -> tuple[pa.Table, d
 def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stats]:
     """The stage: every source's candidates, one task per source on the executor.
 
-    Locally a source renders with its resolved spec in a main thread (the template sandbox's time limit needs
-    it): this process's with one worker, else forked processes, one per source, `workers` at a time
-    (render_forked.py); elsewhere the task gets the spec's plain description. Jobs take the selections off
+    Locally a source renders in this process's main thread (the template sandbox's time limit needs it) with
+    its resolved spec; elsewhere the task gets the spec's plain description. Jobs take the selections off
     `selections` as they are handed out, so a source's raw rows are freed once rendered (holding every
     source's twice would double the peak).
     """
@@ -133,13 +131,7 @@ def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stat
             spec = source.render if local or source.render is None else source.render.description
             yield source.adapter, spec, selection.table, context.seed
 
-    if local and executor.workers > 1 and len(sources) > 1 and can_fork():
-        named = ((source.config.name, job) for source, job in zip(sources, jobs()))
-        results = render_forked(render_table, named, executor.workers, scratch_parent(context.folder))
-    elif local:
-        results = (render_table(*job) for job in jobs())
-    else:
-        results = executor.map(render_table, jobs())
+    results = (render_table(*job) for job in jobs()) if local else executor.map(render_table, jobs())
     built, stats = [], Stats()
     with context.reporter.task("render", total=sum(s.table.num_rows for s in selections)) as task:
         for source, (table, failed, render_stats) in zip(sources, results):
