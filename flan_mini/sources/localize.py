@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 import socket
+import threading
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -47,13 +48,20 @@ def local_file(file: InputFile) -> InputFile:
 def fetch_url(origin: UrlOrigin, size: int) -> Path:
     """This machine's copy of the object behind `origin` (fetched once: the copy is named by URL, version and
     size; written under a temporary name and renamed, so a copy cut short is never taken for the file)."""
-    import fsspec
-
     key = xxhash.xxh3_64_hexdigest(f"{origin.url}\0{origin.version}\0{size}".encode())
     path = cache_folder("inputs") / f"{key}-{posixpath.basename(origin.url.rstrip('/')) or 'file'}"
-    if _size(path) == size:
-        return path
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")  # tasks of one process may fetch it at once
+    with _FETCHING.setdefault(key, threading.Lock()):  # tasks of this process wait for one fetch, not start several
+        return path if _size(path) == size else _fetch(origin, size, path)
+
+
+# One lock per object being fetched (setdefault is atomic under the GIL; the few entries live as long as the process).
+_FETCHING: dict[str, threading.Lock] = {}
+
+
+def _fetch(origin: UrlOrigin, size: int, path: Path) -> Path:
+    import fsspec
+
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")  # processes on one machine may fetch it at once
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with fsspec.open(origin.url, "rb") as remote, open(partial, "wb") as local:
