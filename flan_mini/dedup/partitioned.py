@@ -19,7 +19,7 @@ from .clusters import connected_components, keep_reasons
 from .hashing import U64, fmix64
 from .minhash import estimate_jaccard
 from .partition import band_partition, detail_rows, exact_partition, sketch_scatter
-from .report import cluster_table, summarize_counts
+from .report import cluster_table, pair_counts, summarize_counts
 from .verify import ShingleSets, exact_jaccard
 
 VERIFY_PAIRS = 1 << 16  # pairs per verify task: its result (float64 each) and indices stay small
@@ -296,14 +296,7 @@ def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, 
         invalid_utf8=invalid,
         cluster_sizes=sizes,
         near_similarity=sim[near],
-        pairs={
-            "candidate_pairs": int(len(left)),
-            "verified_pairs": int(accepted.sum()),
-            "rejected_pairs": int(len(left) - accepted.sum()),
-            "rows_in_candidate_pairs": int(len(nodes)),
-            "oversized_buckets": oversized,
-            "largest_bucket": largest,
-        },
+        pairs=pair_counts(accepted, len(nodes), oversized_buckets=oversized, largest_bucket=largest),
     )
     seconds["total"] = time.perf_counter() - started
     return DedupResult(keep=pa.array(keep, type=pa.bool_()), clusters=clusters, stats=stats, seconds=seconds)

@@ -50,6 +50,14 @@ def cluster_table(*, cluster_id, rows, keeper_rows, is_keeper, kind, similarity,
     return pa.Table.from_arrays(columns, schema=CLUSTERS_SCHEMA)
 
 
+def pair_counts(accepted, rows_in_pairs: int, **more) -> dict:
+    """The stats' `pairs` entry: candidate pairs, how many verification accepted and rejected, the rows in them,
+    plus what the pairing step reports (`more`: bucket sizes)."""
+    verified = int(accepted.sum())
+    return {"candidate_pairs": len(accepted), "verified_pairs": verified, "rejected_pairs": len(accepted) - verified,
+            "rows_in_candidate_pairs": int(rows_in_pairs), **more}
+
+
 def summarize(*, config, bands, rows, priority, names, code, active, exact, near, sketches, cluster_sizes,
               near_similarity, pairs) -> dict:
     """The stats: parameters, totals and per-source counts, cluster-size and similarity histograms."""

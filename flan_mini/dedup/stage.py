@@ -15,7 +15,7 @@ from .config import DedupConfig
 from .hashing import U64, fmix64
 from .lsh import candidate_pairs
 from .partition import Found, ParquetBatches, TableBatches, partition_count
-from .report import cluster_table, summarize
+from .report import cluster_table, pair_counts, summarize
 from .pairs import pair_similarity
 from .sketch import SketchPlan, Workers, batch_bounds, sketch_table
 from .texts import TextSpec, text_bytes
@@ -223,13 +223,7 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
         sketches=sketches,
         cluster_sizes=sizes,
         near_similarity=sim_to_keeper[near],
-        pairs={
-            "candidate_pairs": int(len(left)),
-            "verified_pairs": int(accepted.sum()),
-            "rejected_pairs": int(len(left) - accepted.sum()),
-            "rows_in_candidate_pairs": int(len(candidates)),
-            **lsh_stats,
-        },
+        pairs=pair_counts(accepted, len(candidates), **lsh_stats),
     )
     seconds["total"] = time.perf_counter() - started
     return DedupResult(keep=pa.array(keep, type=pa.bool_()), clusters=clusters, stats=stats, seconds=seconds)
