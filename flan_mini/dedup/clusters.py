@@ -1,8 +1,10 @@
-"""Grouping: exact-key groups, connected components of verified pairs (union-find), keepers and reasons."""
+"""Grouping: keep order, exact-key groups, connected components of verified pairs (union-find), keepers and reasons."""
 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .lsh import repeated_rows
 
@@ -69,3 +71,19 @@ def keep_reasons(keeper_key: np.ndarray, runner_up_key: np.ndarray) -> np.ndarra
     by_priority = keeper_key[:, 0] != runner_up_key[:, 0]
     reasons[by_priority] = "source_priority"
     return reasons
+
+
+def keep_order(priority: np.ndarray | None, order: np.ndarray, ids) -> np.ndarray:
+    """Input rows sorted by (source priority, _order, id, input position): the keep order, best first.
+
+    No position column: Arrow's sort_indices is stable, so input position breaks the last ties itself;
+    ``priority`` None (one priority for all rows) is left out of the sort. int32 below 2^31 rows (half the
+    memory per row of the order a dedup keeps)."""
+    columns = {} if priority is None else {"priority": priority}
+    columns.update(order=order, id=pc.cast(ids, pa.string()))
+    keys = pa.table(columns)
+    # The system allocator: the sort's temporaries go back to the OS (the default pool keeps them).
+    sort_keys = [(name, "ascending") for name in columns]
+    indices = pc.sort_indices(keys, sort_keys=sort_keys, memory_pool=pa.system_memory_pool())
+    indices = indices.to_numpy().view(np.int64)
+    return indices.astype(np.int32) if len(indices) < 2**31 else indices

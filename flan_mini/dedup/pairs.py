@@ -81,10 +81,13 @@ def block_similarity(plan, batch: pa.Table, left: np.ndarray, right: np.ndarray)
     pair (left[k], right[k]): exact Jaccard of shingle sets, or the signature estimate in datasketch mode."""
     from .sketch import detail_batch  # noqa: PLC0415 (sketch imports this module's task)
 
-    detail = detail_batch(plan, batch)
-    if plan.mode == "exact":
-        return exact_jaccard(detail, left, right)
-    return estimate_jaccard(detail, left, right)
+    return similarity(plan.mode, detail_batch(plan, batch), left, right)
+
+
+def similarity(mode: str, detail, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Similarity of the pairs (left[k], right[k]) of rows of ``detail``: exact Jaccard of shingle sets
+    (mode "exact"), or the estimate from a signature matrix (datasketch mode)."""
+    return exact_jaccard(detail, left, right) if mode == "exact" else estimate_jaccard(detail, left, right)
 
 
 def pair_similarity(table: pa.Table, plan, a, b, row_bytes: np.ndarray, max_rows: int, max_bytes: int, workers):

@@ -12,8 +12,8 @@ gigabytes at tens of millions of rows. Here no process holds them all:
 3. one task per partition, given those non-head rows (shared once), pairs the rows that share a bucket,
    band by band, exactly as ``lsh.candidate_pairs`` does on one machine (members in keep order, the same
    ``bucket_cap``), and returns the pairs as rank codes;
-4. the driver (partitioned.py) unions the pairs, fetches what verifies a pair for the candidate rows only
-   (shingle sets or signatures, ``details``), and decides clusters from those rows alone. The result is
+4. the driver (partitioned.py) unions the pairs, has tasks verify them on the candidate rows only (shingle
+   sets or signatures, ``partitioned.Details``), and decides clusters from those rows alone. The result is
    identical to the local path's, for any P and any executor.
 
 Batches travel as Arrow IPC bytes or are read by the task itself (``ParquetBatches``: a file's row groups),

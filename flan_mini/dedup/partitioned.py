@@ -15,30 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .clusters import connected_components, keep_reasons
+from .clusters import connected_components, keep_order, keep_reasons
 from .hashing import U64, fmix64
-from .minhash import estimate_jaccard
 from .partition import band_partition, detail_rows, exact_partition, sketch_scatter
 from .report import cluster_table, pair_counts, summarize_counts
-from .verify import ShingleSets, exact_jaccard
+from .pairs import similarity
+from .verify import ShingleSets
 
 VERIFY_PAIRS = 1 << 16  # pairs per verify task: its result (float64 each) and indices stay small
 VERIFY_PARTS = 16  # detail parts per verify task (one per batch read): what a task holds stays bounded
-
-
-def keep_order(priority: np.ndarray | None, order: np.ndarray, ids) -> np.ndarray:
-    """stage._keep_order's permutation (rows by source priority, _order, id, input position), without its
-    per-row position column: Arrow's sort_indices is stable, so input position breaks the last ties itself;
-    ``priority`` None (one priority for all rows) is left out of the sort. int32 below 2^31 rows (half the
-    driver's memory per row for the order it keeps)."""
-    columns = {} if priority is None else {"priority": priority}
-    columns.update(order=order, id=pc.cast(ids, pa.string()))
-    keys = pa.table(columns)
-    # The system allocator: the sort's temporaries go back to the OS (the default pool keeps them).
-    sort_keys = [(name, "ascending") for name in columns]
-    indices = pc.sort_indices(keys, sort_keys=sort_keys, memory_pool=pa.system_memory_pool())
-    indices = indices.to_numpy().view(np.int64)
-    return indices.astype(np.int32) if len(indices) < 2**31 else indices
 
 
 def take_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
@@ -89,7 +74,7 @@ class Details:
         part_a = np.searchsorted(self.starts, a, side="right") - 1
         part_b = np.searchsorted(self.starts, b, side="right") - 1
         sort = np.lexsort((part_b, part_a))  # pairs between the same parts are neighbours
-        blocks = pair_blocks(part_a[sort], part_b[sort], VERIFY_PAIRS, VERIFY_PARTS)
+        blocks = part_blocks(part_a[sort], part_b[sort], VERIFY_PAIRS, VERIFY_PARTS)
         out = np.empty(len(a), dtype=np.float64)
 
         def jobs():
@@ -105,7 +90,7 @@ class Details:
         return out
 
 
-def pair_blocks(part_a: np.ndarray, part_b: np.ndarray, max_pairs: int, max_parts: int) -> list[tuple[int, int]]:
+def part_blocks(part_a: np.ndarray, part_b: np.ndarray, max_pairs: int, max_parts: int) -> list[tuple[int, int]]:
     """Cuts of pairs sorted by (part_a, part_b) into blocks of at most ``max_pairs`` pairs that need at most
     ``max_parts`` parts (a single run of pairs between two parts is never cut by parts). Example: parts
     (0,0) (0,1) (2,3) with max_parts 2 -> blocks [0, 2) [2, 3)."""
@@ -133,9 +118,7 @@ def verify_block(mode: str, part_a, at_a, part_b, at_b, *parts) -> np.ndarray:
     sizes = [len(p.offsets) - 1 if mode == "exact" else len(p) for p in parts]
     first = np.cumsum([0, *sizes])[:-1].astype(np.int64)
     a, b = first[part_a] + at_a, first[part_b] + at_b
-    if mode == "exact":
-        return exact_jaccard(ShingleSets.concat(list(parts)), a, b)
-    return estimate_jaccard(np.concatenate(parts), a, b)
+    return similarity(mode, ShingleSets.concat(list(parts)) if mode == "exact" else np.concatenate(parts), a, b)
 
 
 def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, executor, parts, batch_bytes,

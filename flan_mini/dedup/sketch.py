@@ -14,12 +14,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..textnorm import TextNorm, repair_utf8
-from .hashing import U32, U64
+from .hashing import U64
 from .lsh import band_keys
 from .minhash import permutations, signatures
 from .pairs import block_similarity
 from .shingle import shingle_hashes, text_token_values
-from .texts import TextSpec, compared_text, text_bytes
+from .texts import TextSpec, compared_text
 from .verify import ShingleSets, shingle_sets
 
 
@@ -42,7 +42,7 @@ class SketchPlan:
 @dataclass
 class Sketches:
     """Per-row results for ``n`` rows; row i of every array belongs to input row i. No signature is kept: the
-    band keys are all LSH needs, and only rows in candidate pairs are sketched again (see ``details``)."""
+    band keys are all LSH needs, and only rows in candidate pairs are sketched again (pairs.py)."""
 
     band_keys: np.ndarray  # (n, bands) uint64
     exact_keys: np.ndarray  # (n, 2) uint64
@@ -259,23 +259,6 @@ def sketch_table(
         for start, part in pool.map("sketch", table, plan, bounds):
             out.put(start, part)
     return out
-
-
-def details(
-    table: pa.Table, rows: np.ndarray, plan: SketchPlan, max_rows: int, max_bytes: int, workers: int | Workers
-) -> ShingleSets | np.ndarray:
-    """``detail_batch`` for the input rows ``rows`` (the rows of candidate pairs), in that order: shingle sets
-    or a (len(rows), num_perm) signature matrix. The same for any worker count or batch size. (The local
-    stage no longer calls it: pairs.pair_similarity decides pairs block by block without holding every set.)"""
-    subset = _take_ascending(table.select(plan.spec.input_columns()), rows)
-    bounds = batch_bounds(text_bytes(subset, plan.spec), max_rows, max_bytes)
-    with _workers(workers) as pool:
-        parts = [part for _, part in pool.map("detail", subset, plan, bounds)]
-    if plan.mode == "exact":
-        return ShingleSets.concat(parts)
-    if not parts:
-        return np.zeros((0, plan.num_perm), dtype=U32)
-    return np.concatenate(parts)
 
 
 def _take_ascending(table: pa.Table, rows: np.ndarray) -> pa.Table:

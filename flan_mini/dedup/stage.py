@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import FlanMiniError
-from .clusters import connected_components, exact_groups, keep_reasons
+from .clusters import connected_components, exact_groups, keep_order, keep_reasons
 from .config import DedupConfig
 from .hashing import U64, fmix64
 from .lsh import candidate_pairs
@@ -142,7 +142,7 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
     row_priority = source_rank[code]
     # Rank = position in keep order; every later step works on ranks, so the input's row order never matters.
-    perm = _keep_order(row_priority, order, ids)
+    perm = keep_order(row_priority, order, ids).astype(np.int64)
 
     salt = None
     if config.scope == "source":
@@ -267,17 +267,3 @@ def _source_codes(sources, n: int) -> tuple[list[str], np.ndarray]:
     names = sorted(pc.unique(sources).to_pylist())
     code = pc.index_in(sources, value_set=pa.array(names, pa.string())).to_numpy(zero_copy_only=False)
     return names, code.astype(np.int64)
-
-
-def _keep_order(priority: np.ndarray, order: np.ndarray, ids) -> np.ndarray:
-    """Input rows sorted by (source priority, _order, id, input position): the keep order, best first."""
-    keys = pa.table(
-        {
-            "priority": priority,
-            "order": order,
-            "id": pc.cast(ids, pa.string()),
-            "row": np.arange(len(priority), dtype=np.int64),
-        }
-    )
-    sort_keys = [("priority", "ascending"), ("order", "ascending"), ("id", "ascending"), ("row", "ascending")]
-    return pc.sort_indices(keys, sort_keys=sort_keys).to_numpy().astype(np.int64)

@@ -215,31 +215,32 @@ def test_take_rows_takes_across_chunks_in_the_order_asked():
     assert take_rows(values, np.array([], np.int64)).to_pylist() == []
 
 
-def test_keep_order_equals_the_local_keep_order_with_full_ties():
-    from flan_mini.dedup.partitioned import keep_order
-    from flan_mini.dedup.stage import _keep_order
+def test_keep_order_sorts_by_priority_order_id_then_input_position_with_full_ties():
+    from flan_mini.dedup.clusters import keep_order
 
     rng = np.random.default_rng(2)
     n = 5000  # few distinct (priority, order, id): input position breaks most ties
     priority, order = rng.integers(0, 3, n), rng.integers(0, 4, n)
     ids = pa.chunked_array([pa.array(rng.choice(["a", "b", "c"], 2000)), pa.array(rng.choice(["a", "b"], 3000))])
-    assert (keep_order(priority, order, ids) == _keep_order(priority, order, ids)).all()
-    assert (keep_order(None, order, ids) == _keep_order(np.zeros(n, np.int64), order, ids)).all()
+    names = ids.to_pylist()
+    expected = sorted(range(n), key=lambda row: (priority[row], order[row], names[row], row))
+    assert (keep_order(priority, order, ids) == expected).all()
+    assert (keep_order(None, order, ids) == sorted(range(n), key=lambda row: (order[row], names[row], row))).all()
 
 
-def test_pair_blocks_bound_pairs_and_parts():
-    from flan_mini.dedup.partitioned import pair_blocks
+def test_part_blocks_bound_pairs_and_parts():
+    from flan_mini.dedup.partitioned import part_blocks
 
     a, b = np.array([0, 0, 2, 2, 2, 2, 2]), np.array([0, 1, 3, 3, 3, 3, 3])
-    assert pair_blocks(a, b, 100, 2) == [(0, 2), (2, 7)]
-    assert pair_blocks(a, b, 2, 4) == [(0, 2), (2, 4), (4, 6), (6, 7)]
-    assert pair_blocks(a, b, 3, 4) == [(0, 2), (2, 5), (5, 7)]
-    assert pair_blocks(a[:0], b[:0], 3, 4) == []
+    assert part_blocks(a, b, 100, 2) == [(0, 2), (2, 7)]
+    assert part_blocks(a, b, 2, 4) == [(0, 2), (2, 4), (4, 6), (6, 7)]
+    assert part_blocks(a, b, 3, 4) == [(0, 2), (2, 5), (5, 7)]
+    assert part_blocks(a[:0], b[:0], 3, 4) == []
     rng = np.random.default_rng(0)  # any input: blocks tile the pairs, each within both bounds
     a, b = np.sort(rng.integers(0, 30, 2000)), rng.integers(0, 30, 2000)
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
-    blocks = pair_blocks(a, b, 50, 6)
+    blocks = part_blocks(a, b, 50, 6)
     assert blocks[0][0] == 0 and blocks[-1][1] == 2000 and all(x[1] == y[0] for x, y in zip(blocks, blocks[1:]))
     for lo, hi in blocks:
         assert hi - lo <= 50 and len(set(a[lo:hi]) | set(b[lo:hi])) <= 6
