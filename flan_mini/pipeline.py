@@ -20,7 +20,7 @@ from .hub import PushResult, push_folder
 from .manifest import stage_memory, write_manifest
 from .plan import Plan
 from .progress import Reporter
-from .shards import file_sha256
+from .file_hashes import remembered_sha256
 from .sources.files import InputFile
 from .sources.localize import local_file
 from .stages import pick, removals, render, select, write
@@ -58,8 +58,9 @@ def _decontam(plan: Plan):
 
 
 def input_sha256(file: InputFile) -> str:
-    """One input's sha256, read where the task runs (a Hub input is fetched there if it is not)."""
-    return file_sha256(local_file(file).path)
+    """One input's sha256, read where the task runs (a Hub input is fetched there if it is not), once per process
+    (the parse cache asks for ShareGPT's too)."""
+    return remembered_sha256(local_file(file).path)
 
 
 def _checksums(executor: Executor, files: list[InputFile]) -> dict:

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from flan_mini.bottomk import BottomK
+from flan_mini.bottomk import BottomK, sort_order
 from flan_mini.executor import LocalExecutor
 from flan_mini.rejects import MAX_EXAMPLES_PER_REASON
 from flan_mini.sample import select_source
@@ -89,6 +89,20 @@ def test_ties_between_equal_ranks_are_broken_by_fingerprint_then_ordinal():
     pool.offer(same, np.zeros(3, np.int32), 0, 100, np.array([9, 8, 7]))  # arrives later, sorts first
     rank, group, file, ordinal = pool.compact()
     assert file.tolist() == [0, 0] and ordinal.tolist() == [7, 8]
+
+
+@pytest.mark.parametrize("groups", [1, 3, 1500, 70_000])
+def test_the_pool_sort_is_lexsorts_order_with_ties_and_many_groups(groups):
+    rng = np.random.default_rng(groups)
+    n = 20_000
+    rank = rng.integers(0, 2**64 - 1, n, dtype=np.uint64)
+    rank[rng.random(n) < 0.3] %= 5  # equal ranks, and ranks equal but for their low bits
+    rank[rng.random(n) < 0.1] |= np.uint64(3)
+    group = rng.integers(0, groups, n).astype(np.int32)
+    fingerprint = rng.integers(0, 3, n).astype(np.uint64)
+    ordinal = rng.integers(0, 4, n)  # full ties too: lexsort keeps them in position order
+    expected = np.lexsort((ordinal, fingerprint, rank, group))
+    assert np.array_equal(sort_order(group, rank, fingerprint, ordinal, groups=groups), expected)
 
 
 def test_counts_add_up_and_keep_the_first_examples_of_each_reason():

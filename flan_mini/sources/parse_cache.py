@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import uuid
 import warnings
 from collections import Counter
@@ -31,27 +30,14 @@ import pyarrow.ipc as ipc
 
 from ..cache_dir import ENV, cache_folder
 from ..errors import SourceError
+from ..file_hashes import remembered_sha256
 
 FORMAT = 1  # of the entries; part of every key
 _TRAILER = b"flan_mini_counters"
 
-_HASHES: dict[tuple, str] = {}  # (path, size, mtime, inode) -> sha256 of the bytes: each file hashed once per process
-_HASH_LOCK = threading.Lock()
-
-
 def content_sha256(path: Path) -> str:
-    """sha256 of the file's bytes, remembered per (path, size, mtime, inode) for the life of the process."""
-    from ..shards import file_sha256
-
-    stat = path.stat()
-    identity = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    with _HASH_LOCK:
-        known = _HASHES.get(identity)
-    if known is None:
-        known = file_sha256(path)  # hashlib releases the GIL: other tasks run meanwhile
-        with _HASH_LOCK:
-            _HASHES[identity] = known
-    return known
+    """sha256 of the file's bytes, remembered for the life of the process (file_hashes.py)."""
+    return remembered_sha256(path)
 
 
 def entry_key(content: str, settings: dict) -> str:

@@ -160,14 +160,23 @@ class ShareGPTAdapter(Adapter):
         if wanted is None:  # the counters of a full read: what parsing and the repeats left
             stats.update(parse_stats)
             stats.update(counted)
-        schema = pa.schema([f for f in parsed.schema if f.name not in HIDDEN])
-        table = pa.Table.from_batches(batches, schema).select([*fields, ORDINAL, REJECT])
-        if wanted is not None:
-            ordinals = table.column(ORDINAL).to_numpy()
-            positions = np.searchsorted(ordinals, wanted).clip(max=max(len(ordinals) - 1, 0))
-            found = positions[ordinals[positions] == wanted] if len(ordinals) else positions[:0]
-            table = table.take(pa.array(found))
-        yield from table.to_batches(max_chunksize=formats.BATCH_ROWS)
+        columns = [*fields, ORDINAL, REJECT]
+        if wanted is None:
+            schema = pa.schema([f for f in parsed.schema if f.name not in HIDDEN])
+            yield from pa.Table.from_batches(batches, schema).select(columns).to_batches(max_chunksize=formats.BATCH_ROWS)
+            return
+        # The wanted rows batch by batch (ordinals ascend through the file): a take over the whole table would
+        # first join each column's chunks, copying every conversation (600 MiB for ShareGPT V3) to pick a few.
+        wanted = np.asarray(wanted, np.int64)
+        for batch in batches:
+            ordinals = batch.column(ORDINAL).to_numpy()
+            if not len(ordinals):
+                continue
+            within = wanted[np.searchsorted(wanted, ordinals[0]):np.searchsorted(wanted, ordinals[-1], side="right")]
+            positions = np.searchsorted(ordinals, within)
+            found = positions[ordinals[positions] == within]
+            if len(found):
+                yield batch.select(columns).take(pa.array(found))
 
     def _repeats_of(self, file: InputFile, parsed: pa.Table) -> dict[int, str]:
         """Record -> reason for the file's repeats: as the survey judged them across the source's files, or
