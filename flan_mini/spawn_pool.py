@@ -68,6 +68,10 @@ class SpawnPool:
             self._idle.put(worker)
         self._failed = False
 
+    def call(self, fn: Callable, *args) -> Any:
+        """fn(*args) on the next idle worker (waiting for one); callable from several threads at once."""
+        return self._run(fn, args)
+
     def _run(self, fn: Callable, args: tuple) -> Any:
         worker = self._idle.get()
         try:
@@ -89,7 +93,9 @@ class SpawnPool:
                     future.cancel()
 
     def close(self, kill: bool = False) -> None:
-        for worker in self.workers:
+        """Stop the workers (at once with `kill`; else each finishes its job); a second call does nothing."""
+        workers, self.workers = self.workers, []
+        for worker in workers:
             worker.close(kill=kill or self._failed)
 
     def __enter__(self) -> SpawnPool:

@@ -17,6 +17,7 @@ from ..sample import GROUP, KEY, RANK, Selection
 from ..shards import OUTPUT_SCHEMA, TURN
 from ..sources.kinds import FlanPassthrough, ReadyConversations
 from .candidates import Candidates, Mixture, removals
+from .render_processes import render_in_processes, scratch_parent
 from .contract import Context, Stats
 
 TASK = "_task"  # the row's task (adapters with a task field), for the manifest's per-task counts
@@ -111,29 +112,47 @@ def render_table(adapter, spec, table: pa.Table, seed: int) -> tuple[pa.Table, d
     return out.append_column(TASK, task), failed, stats
 
 
-def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stats]:
-    """The stage: every source's candidates, one task per source on the executor.
+def render_cost(adapter, table: pa.Table) -> float:
+    """A source's rough render cost, to start the slowest first: bytes of selected rows, weighed by kind (rows
+    rendered from templates, with few-shot assembly and token counts, cost far more per byte than FLAN's
+    pre-templated rows, and those more than ready conversations)."""
+    weight = 1 if isinstance(adapter.kind, ReadyConversations) else 2 if isinstance(adapter.kind, FlanPassthrough) else 20
+    return table.nbytes * weight
 
-    Locally a source renders in this process's main thread (the template sandbox's time limit needs it) with
-    its resolved spec; elsewhere the task gets the spec's plain description. Jobs take the selections off
-    `selections` as they are handed out, so a source's raw rows are freed once rendered (holding every
-    source's twice would double the peak).
+
+def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stats]:
+    """The stage: every source's candidates, one task per source.
+
+    Locally, with one worker, a source renders in this process's main thread (the template sandbox's time limit
+    needs it) with its resolved spec; with more, sources render side by side in fresh worker processes
+    (render_processes.py), each in its main thread. On other executors the task gets the spec's plain
+    description. Jobs take the selections off `selections` as they are handed out, so a source's raw rows are
+    freed once rendered or handed to a worker (holding every source's twice would double the peak).
     """
     executor, sources = context.executor, context.plan.sources
     local = executor.name == "local"
 
     facts = []  # each source's selection counts and quotas, kept as its job is handed out
 
+    in_processes = local and executor.workers > 1 and len(sources) > 1
+    total = sum(s.table.num_rows for s in selections)
+
     def jobs():
         for source in sources:
             selection = selections.pop(0)
             facts.append((selection.counts, selection.quotas))
-            spec = source.render if local or source.render is None else source.render.description
+            spec = source.render if local and not in_processes or source.render is None else source.render.description
             yield source.adapter, spec, selection.table, context.seed
 
-    results = (render_table(*job) for job in jobs()) if local else executor.map(render_table, jobs())
+    if in_processes:
+        listed = list(jobs())
+        results = render_in_processes(listed, [s.config.name for s in sources],
+                                      [render_cost(job[0], job[2]) for job in listed], executor.workers,
+                                      scratch_parent(context.folder))
+    else:
+        results = (render_table(*job) for job in jobs()) if local else executor.map(render_table, jobs())
     built, stats = [], Stats()
-    with context.reporter.task("render", total=sum(s.table.num_rows for s in selections)) as task:
+    with context.reporter.task("render", total=total) as task:
         for source, (table, failed, render_stats) in zip(sources, results):
             counts, quotas = facts.pop(0)
             candidates = Candidates(source, table, counts, quotas, render_stats)

@@ -1,0 +1,88 @@
+"""Sources rendered side by side in fresh worker processes (spawn_pool.py), rows in and out as Arrow IPC files.
+
+Rendering is per-row Python (Jinja, few-shot assembly), so threads would share one core. A worker gets a source's
+selected rows as a file written here (memory-mapped there) and its render spec's plain description (the spec is
+rebuilt once per process), and renders in its own main thread, where the template sandbox's time limit works as it
+does here. It writes the rendered table beside the rows; this process maps that file and unlinks it, so the
+rendered text lives in the page cache rather than on this process's heap.
+
+Workers are fresh processes, not forks: Hugging Face `tokenizers` runs single-threaded in a child forked after the
+parent used it, and few-shot pruning tokenises heavily (rendering in forks measured about 2x slower than here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from ..errors import FlanMiniError
+from ..spawn_pool import SpawnPool, WorkerDied
+
+
+def render_file(adapter, description, rows_path: str, seed: int, out_path: str) -> tuple[dict, dict]:
+    """In a worker: render the rows in `rows_path` (render.render_table) into `out_path`; (failed masks, stats)."""
+    from .render import render_table
+
+    table = ipc.open_file(pa.memory_map(rows_path)).read_all()
+    out, failed, stats = render_table(adapter, description, table, seed)
+    with pa.OSFile(out_path, "wb") as sink, ipc.new_file(sink, out.schema) as writer:
+        writer.write_table(out)
+    return failed, stats
+
+
+def render_in_processes(jobs: list[tuple], names: list[str], costs: list[float], workers: int,
+                        near: Path) -> Iterator[tuple[pa.Table, dict, dict]]:
+    """render_table's result for each job (adapter, spec description, selected rows, seed), in job order, rendered
+    on `workers` processes, the costliest jobs first (so the longest does not start last). `jobs` is emptied as
+    jobs start, so the rows are freed here once written for their worker. Scratch files go in a hidden folder
+    beside `near`, removed at the end. A failing source raises its error here; a worker that dies names its source."""
+    scratch = Path(tempfile.mkdtemp(prefix=".flan-mini-render-", dir=near))
+    pool = SpawnPool(min(workers, len(jobs)))
+
+    def run(k: int) -> tuple[pa.Table, dict, dict]:
+        adapter, description, table, seed = jobs[k]
+        jobs[k] = None
+        rows_path, out_path = scratch / f"{k}.rows.arrow", scratch / f"{k}.out.arrow"
+        with pa.OSFile(str(rows_path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        del table
+        try:
+            failed, stats = pool.call(render_file, adapter, description, str(rows_path), seed, str(out_path))
+        except WorkerDied as exc:
+            raise FlanMiniError(f"render: the process rendering source {names[k]!r} died ({exc}): killed, or out "
+                                f"of memory? --workers 1 renders in the build's own process") from None
+        finally:
+            rows_path.unlink(missing_ok=True)
+        rendered = ipc.open_file(pa.memory_map(str(out_path))).read_all()  # zero-copy: the rows stay in the mapping
+        out_path.unlink()
+        return rendered, failed, stats
+
+    failed_early = True
+    try:
+        with ThreadPoolExecutor(max_workers=len(pool.workers), thread_name_prefix="render-feed") as threads:
+            futures = {k: threads.submit(run, k) for k in sorted(range(len(jobs)), key=lambda k: (-costs[k], k))}
+            try:
+                for k in range(len(futures)):
+                    yield futures[k].result()
+                failed_early = False
+            finally:
+                if failed_early:  # an error, or the caller stopped: no worker goes on rendering
+                    for future in futures.values():
+                        future.cancel()
+                    pool.close(kill=True)
+    finally:
+        pool.close(kill=failed_early)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def scratch_parent(folder: Path) -> Path:
+    """Where render's scratch folder goes: beside the build's temporary output folder (same disk as the output)."""
+    parent = Path(folder).parent
+    return parent if os.access(parent, os.W_OK) else Path(tempfile.gettempdir())
