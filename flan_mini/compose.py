@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from . import bigtext, limits
 from .errors import TemplateError
-from .fewshot import ExemplarPool, Layout, assemble
+from .fewshot import ExemplarPool, Layout, assemble, draw_tries
 from .keys import ranks, salt
 from .render import Pattern, _blank, _is_passthrough, _render_column, single_turn
 from .render_spec import DEFAULT_TASK, RenderDescription, RenderSpec, describe_spec, resolve_spec, spec_of  # noqa: F401 (re-exported)
@@ -35,6 +35,7 @@ ZERO_SHOT, FEW_SHOT = "zs", "fs"
 SPARE_EXEMPLARS = 4
 # Rounds of promoting the next rows to few-shot in place of rows whose exemplars cannot fit.
 PROMOTION_ROUNDS = 6
+ASSEMBLE_ROWS = 8192  # few-shot rows assembled at a time (see render_rows)
 
 
 @dataclass
@@ -134,26 +135,39 @@ def render_rows(
     for _ in range(PROMOTION_ROUNDS):
         if pool is None and len(fs_positions):
             pool = ExemplarPool.build(table, spec, keys, seed, source)
-        drawn = pool.draw(rows[fs_positions], wanted_shots[fs_positions], spare=SPARE_EXEMPLARS) if pool else []
-        batch = []
-        for position, exemplars in zip(fs_positions.tolist(), drawn):
-            task = row_task[position]
-            owner = patterns_of[task][p_choice[position]] if style == "inline" else templates_of[task][t_choice[position]]
-            batch.append(Layout(position, int(rows[position]), owner, exemplars, int(wanted_shots[position])))
-        fitted = assemble(table, batch, spec.measure, budget, counted)
+        missing = need - len(kept)
+        # The round's rows a slice at a time, in draw order (a promotion round's), so a round that fills the gap
+        # early renders no further rows, and memory holds one slice's texts. A row's draw and fit do not depend
+        # on its slice (the draw's attempts are the round's, exact counts are shared).
+        tries = draw_tries(wanted_shots[fs_positions] + SPARE_EXEMPLARS) if len(fs_positions) else 0
+        batch, fitted = [], []
+        for start in range(0, len(fs_positions), ASSEMBLE_ROWS):
+            part = np.sort(fs_positions[start:start + ASSEMBLE_ROWS])
+            drawn = pool.draw(rows[part], wanted_shots[part], spare=SPARE_EXEMPLARS, tries=tries)
+            sliced = []
+            for position, exemplars in zip(part.tolist(), drawn):
+                task = row_task[position]
+                owner = patterns_of[task][p_choice[position]] if style == "inline" else templates_of[task][t_choice[position]]
+                sliced.append(Layout(position, int(rows[position]), owner, exemplars, int(wanted_shots[position])))
+            batch += sliced
+            fitted += assemble(table, sliced, spec.measure, budget, counted)
+            if len(fitted) > missing:
+                break
         success = len(fitted) / max(len(batch), 1)
-        if len(fitted) > need - len(kept):  # a promotion round tries extra rows: keep the first in draw order
-            fitted = sorted(fitted, key=lambda layout: draw_order[layout.position])[: need - len(kept)]
+        if len(fitted) > missing:  # a promotion round tries extra rows: keep the first in draw order
+            fitted = sorted(fitted, key=lambda layout: draw_order[layout.position])[:missing]
             last = draw_order[fitted[-1].position]
             batch = [layout for layout in batch if draw_order[layout.position] <= last]
-        layouts += batch
+        else:
+            fitted.sort(key=lambda layout: layout.position)
+        layouts += sorted(batch, key=lambda layout: layout.position)
         kept += fitted
         missing = need - len(kept)
         if missing <= 0 or tried >= len(waiting):
             break
         # Try as many rows as the last round's success rate says will fill the gap.
         count = min(int(np.ceil(missing / max(success, 0.05))), len(waiting) - tried)
-        fs_positions = np.sort(waiting[tried:tried + count])
+        fs_positions = waiting[tried:tried + count]  # in draw order
         tried += count
     if kept:  # the largest few-shot row against the row limit
         largest = max(kept, key=lambda layout: sum(len(t) for t in layout.turns))

@@ -50,7 +50,7 @@ class ExemplarPool:
         order = np.lexsort((ranks(keys, salt(seed, source, "exemplar-pool")), group))
         return cls(keys, group, item, order, group[order], np.uint64(salt(seed, source, "exemplar-draw")))
 
-    def draw(self, queries: np.ndarray, wanted: np.ndarray, spare: int = 0) -> list[list[int]]:
+    def draw(self, queries: np.ndarray, wanted: np.ndarray, spare: int = 0, tries: int | None = None) -> list[list[int]]:
         """For each query row, up to `wanted + spare` exemplar rows: same task and match fields, not the same key
         or item. The `spare` ones, drawn after the first `wanted`, replace exemplars that do not fit the budget.
 
@@ -66,7 +66,7 @@ class ExemplarPool:
         ends = np.searchsorted(self.sorted_group, self.group[queries], side="right")
         sizes = (ends - starts).astype(np.uint64)
         wanted = wanted + spare
-        tries = int(wanted.max()) * 3 + 8
+        tries = tries or draw_tries(wanted)  # `tries`: the caller's, when it draws a batch in slices
         base = mix64(keys[queries] ^ self.draw_salt)
         with np.errstate(over="ignore"):
             attempts = mix64(base[:, None] + np.arange(tries, dtype=np.uint64)[None, :])
@@ -84,6 +84,12 @@ class ExemplarPool:
                         break
             out.append(chosen)
         return out
+
+
+def draw_tries(wanted: np.ndarray) -> int:
+    """Hash attempts per query in a draw: enough for the largest request (`wanted`, spares included) to skip
+    the query itself, its item and repeats."""
+    return int(wanted.max()) * 3 + 8
 
 
 @dataclass

@@ -56,3 +56,28 @@ def test_permuting_rows_permutes_the_output_and_nothing_else(tmp_path):
                 by_key_second[(int(keys[row]), b)] += 1
         assert by_key_first == by_key_second
     assert promoted > 0  # the promotion rounds were exercised
+
+
+def test_assembling_few_shot_rows_in_slices_changes_nothing(tmp_path, monkeypatch):
+    from flan_mini import compose
+
+    rng = np.random.default_rng(5)
+    base = toy_table(300, seed=9)
+    questions = [q + "x" * (150 if i % 5 == 0 else 30 if i % 3 == 0 else 0) for i, q in enumerate(base.column("question").to_pylist())]
+    table = base.set_column(0, "question", pa.array(questions))
+    keys = keys_of(table)
+    promoted = 0
+    for trial in range(8):
+        spec = toy_spec(tmp_path, share=float(rng.uniform(0.3, 0.8)), shots=[1, 2, 3, 6], style=["inline", "turns"][trial % 2],
+                        max_length=int(rng.integers(40, 90)))
+        seed = int(rng.integers(0, 2**31))
+        monkeypatch.setattr(compose, "ASSEMBLE_ROWS", 8192)
+        whole = render_rows(table, spec, keys, seed, "toy")
+        promoted += whole.stats["few_shot_promoted"]
+        for rows in (1, 2, 3, 7):  # slices of the rounds: promotion rounds stop in the middle of a round
+            monkeypatch.setattr(compose, "ASSEMBLE_ROWS", rows)
+            sliced = render_rows(table, spec, keys, seed, "toy")
+            assert sliced.stats == whole.stats, rows
+            assert sliced.conversations.equals(whole.conversations) and sliced.template_id.equals(whole.template_id)
+            assert sliced.exemplars == whole.exemplars
+    assert promoted > 0
