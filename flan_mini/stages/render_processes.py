@@ -25,6 +25,8 @@ import pyarrow.ipc as ipc
 from ..errors import FlanMiniError
 from ..spawn_pool import SpawnPool, WorkerDied
 
+SMALL_COLUMN_BYTES = 1 << 30  # joined into one chunk below this (a string column's offsets allow 2 GiB)
+
 
 def render_file(adapter, description, rows_path: str, seed: int, out_path: str) -> tuple[dict, dict]:
     """In a worker: render the rows in `rows_path` (render.render_table) into `out_path`; (failed masks, stats)."""
@@ -32,9 +34,19 @@ def render_file(adapter, description, rows_path: str, seed: int, out_path: str) 
 
     table = ipc.open_file(pa.memory_map(rows_path)).read_all()
     out, failed, stats = render_table(adapter, description, table, seed)
+    out = _aligned(out)
     with pa.OSFile(out_path, "wb") as sink, ipc.new_file(sink, out.schema) as writer:
         writer.write_table(out)
     return failed, stats
+
+
+def _aligned(table: pa.Table) -> pa.Table:
+    """The table with its small columns in one chunk each. An IPC file cuts every column where any column has a
+    chunk boundary: the bookkeeping columns (chunked as the selection read them) would cut the text into dozens of
+    chunks, and the write stage gathers each row group from every chunk it touches."""
+    columns = [column if column.num_chunks <= 1 or column.nbytes >= SMALL_COLUMN_BYTES
+               else pa.chunked_array([column.combine_chunks()], column.type) for column in table.columns]
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def render_in_processes(jobs: list[tuple], names: list[str], costs: list[float], workers: int,
