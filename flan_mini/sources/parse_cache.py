@@ -22,7 +22,7 @@ import os
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -69,6 +69,23 @@ def load(key: str) -> tuple[pa.Table, Counter] | None:
         return None
     except (pa.ArrowException, OSError, ValueError, KeyError):  # truncated or corrupt: parsed again, rewritten
         return None
+
+
+def read_batches(key: str) -> Iterator[pa.RecordBatch] | None:
+    """The entry's record batches read one at a time into memory (not mapped: a caller that keeps only a few rows
+    of each holds one batch, not every page it touched), or None when there is no such file."""
+    try:
+        source = pa.OSFile(str(entry_path(key)))
+        reader = ipc.open_file(source)
+    except (OSError, pa.ArrowException):
+        return None
+    return _batches_of(source, reader)
+
+
+def _batches_of(source, reader) -> Iterator[pa.RecordBatch]:
+    with source:
+        for index in range(reader.num_record_batches - 1):  # the last one is the counters' trailer
+            yield reader.get_batch(index)
 
 
 def store(key: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], counters: Counter,

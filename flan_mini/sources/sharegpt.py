@@ -156,19 +156,22 @@ class ShareGPTAdapter(Adapter):
     def read_records(self, file: InputFile, wanted: np.ndarray | None, fields: dict, stats: Counter) -> Iterator[pa.RecordBatch]:
         parsed, parse_stats = self.parsed(file)
         counted = Counter()
-        batches = drop_repeats(parsed.to_batches(), self._repeats_of(file, parsed), counted)
+        repeats = self._repeats_of(file, parsed)
+        columns = [*fields, ORDINAL, REJECT]
         if wanted is None:  # the counters of a full read: what parsing and the repeats left
+            batches = list(drop_repeats(parsed.to_batches(), repeats, counted))
             stats.update(parse_stats)
             stats.update(counted)
-        columns = [*fields, ORDINAL, REJECT]
-        if wanted is None:
             schema = pa.schema([f for f in parsed.schema if f.name not in HIDDEN])
             yield from pa.Table.from_batches(batches, schema).select(columns).to_batches(max_chunksize=formats.BATCH_ROWS)
             return
         # The wanted rows batch by batch (ordinals ascend through the file): a take over the whole table would
         # first join each column's chunks, copying every conversation (600 MiB for ShareGPT V3) to pick a few.
+        # The batches are read from the cache entry one at a time rather than through its mapping, whose pages
+        # would stay in this process's resident memory until the selection ends.
+        read = parse_cache.read_batches(self._entry_key(file))
         wanted = np.asarray(wanted, np.int64)
-        for batch in batches:
+        for batch in drop_repeats(read if read is not None else parsed.to_batches(), repeats, counted):
             ordinals = batch.column(ORDINAL).to_numpy()
             if not len(ordinals):
                 continue
@@ -189,7 +192,7 @@ class ShareGPTAdapter(Adapter):
         de-duplication columns) and the parse's counters: parsed once per machine into the parse cache
         (parse_cache.py, keyed by the file's content and these settings), then read memory-mapped."""
         before = _signature(file)
-        key = parse_cache.entry_key(parse_cache.content_sha256(file.path), self._parse_settings())
+        key = self._entry_key(file)
 
         def unchanged() -> None:
             if _signature(file) != before:
@@ -206,6 +209,9 @@ class ShareGPTAdapter(Adapter):
             _OPEN[key] = entry
             _KEYS.setdefault(str(file.path), set()).add(key)
         return entry
+
+    def _entry_key(self, file: InputFile) -> str:
+        return parse_cache.entry_key(parse_cache.content_sha256(file.path), self._parse_settings())
 
     def _parse_settings(self) -> dict:
         """Everything besides the file's bytes that shapes the parsed table: part of its cache key."""
@@ -228,8 +234,8 @@ class ShareGPTAdapter(Adapter):
     def survey_file(self, file: InputFile) -> tuple[int, pa.Table]:
         """(content fingerprint, the first piece of each surviving conversation: record, id, dedup keys)."""
         parsed, _ = self.parsed(file)
-        heads = parsed.filter(pc.fill_null(pc.equal(parsed.column("part"), 0), False))
-        return file_fingerprint(file), heads.select(["part", "record", "id", ORDER, EXCHANGE])
+        heads = parsed.select(["part", "record", "id", ORDER, EXCHANGE])  # first: a filter copies every column it has
+        return file_fingerprint(file), heads.filter(pc.fill_null(pc.equal(heads.column("part"), 0), False))
 
     def surveyed(self, files: list[InputFile], results: list) -> ShareGPTAdapter:
         """The adapter knowing each file's repeats. Files are ordered by content (fingerprint), so the

@@ -20,6 +20,7 @@ for byte-identical copies): the rows written are the same either way.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -60,14 +61,14 @@ def repeated_records(tables: list[pa.Table]) -> list[dict[int, str]]:
     return repeats
 
 
-def drop_repeats(batches: list[pa.RecordBatch], repeats: dict[int, str], stats: Counter) -> list[pa.RecordBatch]:
-    """The batches with each repeat as one reject row and no hidden columns; counts what is kept into `stats`.
+def drop_repeats(batches: Iterable[pa.RecordBatch], repeats: dict[int, str], stats: Counter) -> Iterator[pa.RecordBatch]:
+    """The batches with each repeat as one reject row and no hidden columns, made as `batches` are read; counts
+    what is kept into `stats`.
 
     Zero-copy for the conversations (the V3 file's are 600 MiB): a repeat's later pieces are cut
     out by slicing, its first piece's conversation is nulled by a new validity bitmap only.
     """
     wanted = np.fromiter(repeats, np.int64, len(repeats))
-    out = []
     for batch in batches:
         repeat = np.isin(batch.column("record").to_numpy(), wanted) if repeats else np.zeros(batch.num_rows, bool)
         later_piece = repeat & (batch.column("part").fill_null(0).to_numpy() > 0)
@@ -78,8 +79,7 @@ def drop_repeats(batches: list[pa.RecordBatch], repeats: dict[int, str], stats: 
             if repeat[start:end].any():
                 piece = _as_rejects(piece, repeat[start:end], repeats)
             _count(piece, stats)
-            out.append(piece.drop_columns(list(HIDDEN)))
-    return out
+            yield piece.drop_columns(list(HIDDEN))
 
 
 def _as_rejects(batch: pa.RecordBatch, repeat: np.ndarray, repeats: dict[int, str]) -> pa.RecordBatch:
