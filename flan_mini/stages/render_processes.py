@@ -35,8 +35,12 @@ def render_file(adapter, description, rows_path: str, seed: int, out_path: str) 
     table = ipc.open_file(pa.memory_map(rows_path)).read_all()
     out, failed, stats = render_table(adapter, description, table, seed)
     out = _aligned(out)
-    with pa.OSFile(out_path, "wb") as sink, ipc.new_file(sink, out.schema) as writer:
-        writer.write_table(out)
+    try:
+        with pa.OSFile(out_path, "wb") as sink, ipc.new_file(sink, out.schema) as writer:
+            writer.write_table(out)
+    except (OSError, pa.ArrowException) as exc:
+        raise FlanMiniError(f"render: cannot write {adapter.config.name!r}'s rendered rows to {out_path} ({exc}); free "
+                            f"some space there, or render in the build's own process with --workers 1") from None
     return failed, stats
 
 
@@ -62,8 +66,12 @@ def render_in_processes(jobs: list[tuple], names: list[str], costs: list[float],
         adapter, description, table, seed = jobs[k]
         jobs[k] = None
         rows_path, out_path = scratch / f"{k}.rows.arrow", scratch / f"{k}.out.arrow"
-        with pa.OSFile(str(rows_path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        try:
+            with pa.OSFile(str(rows_path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        except (OSError, pa.ArrowException) as exc:
+            raise FlanMiniError(f"render: cannot write source {names[k]!r}'s rows for its worker in {scratch} ({exc}); "
+                                f"free some space there, or render in the build's own process with --workers 1") from None
         del table
         try:
             failed, stats = pool.call(render_file, adapter, description, str(rows_path), seed, str(out_path))
