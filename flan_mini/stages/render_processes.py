@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from ..errors import FlanMiniError
+from ..peak_memory import release_freed_memory
 from ..spawn_pool import SpawnPool, WorkerDied
 
 SMALL_COLUMN_BYTES = 1 << 30  # joined into one chunk below this (a string column's offsets allow 2 GiB)
@@ -56,23 +57,26 @@ def _aligned(table: pa.Table) -> pa.Table:
 def render_in_processes(jobs: list[tuple], names: list[str], costs: list[float], workers: int,
                         near: Path) -> Iterator[tuple[pa.Table, dict, dict]]:
     """render_table's result for each job (adapter, spec description, selected rows, seed), in job order, rendered
-    on `workers` processes, the costliest jobs first (so the longest does not start last). `jobs` is emptied as
-    jobs start, so the rows are freed here once written for their worker. Scratch files go in a hidden folder
-    beside `near`, removed at the end. A failing source raises its error here; a worker that dies names its source."""
+    on `workers` processes, the costliest jobs first (so the longest does not start last). Every job's rows are
+    written for the workers first and dropped from `jobs`, so this process holds none of them while the workers
+    render (they map theirs). Scratch files go in a hidden folder beside `near`, removed at the end. A failing
+    source raises its error here; a worker that dies names its source."""
     scratch = Path(tempfile.mkdtemp(prefix=".flan-mini-render-", dir=near))
-    pool = SpawnPool(min(workers, len(jobs)))
+    pool = None
+    try:
+        for k, (adapter, description, table, seed) in enumerate(jobs):
+            _write(table, scratch / f"{k}.rows.arrow", names[k], scratch)
+            jobs[k] = (adapter, description, None, seed)
+            del table
+        release_freed_memory()
+        pool = SpawnPool(min(workers, len(jobs)))
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
 
     def run(k: int) -> tuple[pa.Table, dict, dict]:
-        adapter, description, table, seed = jobs[k]
-        jobs[k] = None
+        adapter, description, _, seed = jobs[k]
         rows_path, out_path = scratch / f"{k}.rows.arrow", scratch / f"{k}.out.arrow"
-        try:
-            with pa.OSFile(str(rows_path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
-        except (OSError, pa.ArrowException) as exc:
-            raise FlanMiniError(f"render: cannot write source {names[k]!r}'s rows for its worker in {scratch} ({exc}); "
-                                f"free some space there, or render in the build's own process with --workers 1") from None
-        del table
         try:
             failed, stats = pool.call(render_file, adapter, description, str(rows_path), seed, str(out_path))
         except WorkerDied as exc:
@@ -100,6 +104,15 @@ def render_in_processes(jobs: list[tuple], names: list[str], costs: list[float],
     finally:
         pool.close(kill=failed_early)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write(table: pa.Table, path: Path, name: str, scratch: Path) -> None:
+    try:
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    except (OSError, pa.ArrowException) as exc:
+        raise FlanMiniError(f"render: cannot write source {name!r}'s rows for its worker in {scratch} ({exc}); free "
+                            f"some space there, or render in the build's own process with --workers 1") from None
 
 
 def scratch_parent(folder: Path) -> Path:
