@@ -6,6 +6,8 @@ other stage's, and the pick stage writes around them.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 
@@ -134,7 +136,8 @@ def render(selections: list[Selection], context: Context) -> tuple[Mixture, Stat
 
     facts = []  # each source's selection counts and quotas, kept as its job is handed out
 
-    in_processes = local and executor.workers > 1 and len(sources) > 1
+    # (POSIX only: a worker's result file is unlinked while mapped, which Windows refuses)
+    in_processes = local and executor.workers > 1 and len(sources) > 1 and os.name == "posix"
     total = sum(s.table.num_rows for s in selections)
 
     def jobs():
