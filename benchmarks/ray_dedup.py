@@ -8,10 +8,11 @@ chunks of 250k documents (copies planted within a chunk) and written once to Par
 of 16k rows under --cache; a size of S million uses the first 4*S chunks. Each run is a subprocess:
 - local: the files read into one table, then ``deduplicate`` on --workers forked processes (today's path:
   every row's band keys and the text in the driver);
-- ray: a local Ray cluster (loopback, no dashboard, --workers CPUs, its start not timed), the driver reads
-  only the ids (with Arrow's system allocator), and ``deduplicate(ParquetBatches(...))`` runs partitioned
-  (partitioned.py): tasks read their row groups, sketch and scatter band records into partitions, partition
-  tasks pair, tasks verify the candidate pairs; the driver keeps the keep order, the ids and sparse results.
+- ray: a local Ray cluster (loopback, no dashboard, --workers CPUs, its start not timed), and
+  ``deduplicate(ParquetBatches(..., id_column="id"))`` runs partitioned (partitioned.py): tasks read their row
+  groups' ids and sort the keep order in ranges (keep_rank.py), sketch and scatter band records into
+  partitions, partition tasks pair, tasks verify the candidate pairs; the driver keeps sparse results and one
+  byte per row (the keep mask; the source codes, one source here).
 Printed per run: wall time (reading included), documents/s, the driver's peak RSS, the largest peak RSS of any
 other process (Ray's workers, raylet and object store; the forked workers locally; a worker's RSS counts the
 object store pages it read) and the largest private memory of any other process (RssAnon: RSS less shared
@@ -173,15 +174,16 @@ def run_one(millions: float, executor_name: str, workers: int, cache: Path, mode
             ids, source = table.column("id"), table
             options = {"workers": workers}
         else:
-            # The driver's Arrow memory from the system allocator, which gives freed memory back: the default
-            # (mimalloc) keeps what reading every file's ids took (~50 bytes per row, three times the ids).
+            # The driver's Arrow memory from the system allocator, which gives freed memory back (the default,
+            # mimalloc, keeps the peak of what the driver's few per-row steps took).
             pa.set_memory_pool(pa.system_memory_pool())
-            ids = pa.concat_tables([pq.read_table(p, columns=["id"]) for p in paths]).column("id")
-            source = ParquetBatches(paths, tuple(spec.input_columns()))
+            # The tasks read the ids too (no _order column: a row's position is its order, as locally).
+            source = ParquetBatches(paths, tuple(spec.input_columns()), id_column="id")
+            ids = None
             options = {"executor": executor}
-        n = len(ids)
-        result = deduplicate(source, spec, config, sources=None, order=np.arange(n, dtype=np.int64), ids=ids,
-                             **options)
+        result = deduplicate(source, spec, config, sources=None, order=None if ids is None else
+                             np.arange(len(ids), dtype=np.int64), ids=ids, **options)
+        n = len(result.keep)
         seconds = time.perf_counter() - clock
     if executor is not None:
         executor.close()

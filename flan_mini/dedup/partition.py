@@ -30,8 +30,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import FlanMiniError
 from .clusters import exact_groups
-from .hashing import U64
+from .hashing import U64, fmix64
+from .keep_rank import batch_ranks
 from .lsh import band_keys, band_pairs
 from .minhash import permutations, signatures
 from .sketch import SketchPlan, _shingle_batch, _take_ascending, _to_ipc, batch_bounds, detail_batch
@@ -100,6 +102,10 @@ class ParquetBatches:
 
     paths: list[str]
     columns: tuple[str, ...]
+    # Where tasks read the keep key (keep_rank.py) when the caller passes no ids/order arrays: the id column,
+    # and the ``_order`` column (None: a row's input position is its order).
+    id_column: str | None = None
+    order_column: str | None = None
 
     def __post_init__(self):
         self._groups = []  # (path, row group, first row, rows)
@@ -129,6 +135,21 @@ class ParquetBatches:
         for start, _ in bounds:
             path, group = where[start]
             yield read_row_groups, (path, (group,), self.columns)
+
+    def key_reads(self, bounds: list[tuple[int, int]]) -> Iterator[tuple[Callable, tuple]]:
+        """(read, args) per batch of its id column and, if named, its ``_order`` column."""
+        if self.id_column is None:
+            raise FlanMiniError("dedup: without ids and order arrays, ParquetBatches needs id_column (and "
+                                "order_column, or input positions are the order)")
+        columns = (self.id_column,) + ((self.order_column,) if self.order_column else ())
+        for path in self.paths:
+            names = pq.ParquetFile(path).schema_arrow.names
+            if missing := [c for c in columns if c not in names]:
+                raise FlanMiniError(f"dedup: {path} has no column {missing[0]!r} (columns: {names})")
+        where = {first: (path, group) for path, group, first, _ in self._groups}
+        for start, _ in bounds:
+            path, group = where[start]
+            yield read_row_groups, (path, (group,), columns)
 
     def detail_reads(self, rows: np.ndarray, spec, max_rows: int, max_bytes: int) -> Iterator[tuple]:
         for path, group, first, count in self._groups:
@@ -169,6 +190,21 @@ def sketch_scatter(plan: SketchPlan, parts: int, ranks: np.ndarray, salt: np.nda
     band_parts = _scatter(band_records, band_records[:, 0] % U64(parts), parts)
     summary = (np.flatnonzero(counts == 0).astype(np.int32), int(truncated.sum()), int(invalid.sum()))
     return summary, *zip(exact_parts, band_parts)
+
+
+def sketch_ranked(plan: SketchPlan, parts: int, start: int, stop: int, code: np.ndarray | None, offsets: np.ndarray,
+                  ranges: int, read, *rest):
+    """Task: ``sketch_scatter`` of rows start..stop-1, which finds their ranks itself in the keep order's
+    ranges (the last ``ranges`` arguments: keep_rank.sort_range's by-row results, from the object store) and,
+    given the rows' source ``code`` (scope source), their salt: the driver sends no per-row rank or salt."""
+    args, by_row = rest[: len(rest) - ranges], rest[len(rest) - ranges :]
+    ranks = batch_ranks(start, stop, offsets, by_row)
+    return sketch_scatter(plan, parts, ranks, None if code is None else source_salt(code), read, *args)
+
+
+def source_salt(code: np.ndarray) -> np.ndarray:
+    """Each row's salt for scope source: a mix of its source code (the local path xors the same into keys)."""
+    return fmix64((code.astype(U64) + U64(1)) * U64(0x9E3779B97F4A7C15))
 
 
 def _scatter(records: np.ndarray, part: np.ndarray, parts: int) -> list[np.ndarray]:

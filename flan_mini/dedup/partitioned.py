@@ -1,11 +1,12 @@
-"""The partitioned dedup driver: tasks pair (partition.py), the driver keeps only sparse results and ranks.
+"""The partitioned dedup driver: tasks pair (partition.py), the driver keeps only sparse results.
 
 The local path (stage.py) holds per-row arrays of everything after pairing (groups, keepers, similarities,
-cluster flags). Here the driver holds, per row, only the keep order and its inverse (``perm``, ``rank``),
-the source codes (one byte for up to 255 sources) and the keep mask; the rest lives on the rows that the
-tasks report: exact copies with their heads, candidate pairs, and the rows of those pairs. Every figure,
-the removed rows and the clusters table equal the local path's, for any partition count and executor.
-"""
+cluster flags) and the keep order. Here the keep order is sorted by tasks and left on the executor in ranges
+(keep_rank.py: sketch tasks find their rows' ranks there; the driver looks up the rows, ``_order`` and ids of
+the few ranks it needs). Per row the driver holds only the source codes (one byte for up to 255 sources) and
+the keep mask; the rest lives on the rows that the tasks report: exact copies with their heads, candidate
+pairs, and the rows of those pairs. Every figure, the removed rows and the clusters table equal the local
+path's, for any partition count, range count and executor."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .clusters import connected_components, keep_order, keep_reasons
-from .hashing import U64, fmix64
-from .partition import band_partition, detail_rows, exact_partition, sketch_scatter
+from .clusters import connected_components, keep_reasons
+from .keep_rank import ArrayKeys, KeepRanks
+from .partition import band_partition, detail_rows, exact_partition, sketch_ranked
 from .report import cluster_table, pair_counts, summarize_counts
 from .pairs import similarity
 from .verify import ShingleSets
@@ -122,8 +123,9 @@ def verify_block(mode: str, part_a, at_a, part_b, at_b, *parts) -> np.ndarray:
 
 
 def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, executor, parts, batch_bytes,
-                            started):
-    """stage.deduplicate's partitioned path (``table`` a TableBatches or ParquetBatches); returns a DedupResult."""
+                            started, ranges=None):
+    """stage.deduplicate's partitioned path (``table`` a TableBatches or ParquetBatches); returns a DedupResult.
+    ``ids`` and ``order`` None: the tasks read them (``table.key_reads``); ``ranges``: the keep order's."""
     from .stage import DedupResult, _source_codes  # noqa: PLC0415 (stage dispatches here)
 
     seconds = {}
@@ -134,25 +136,29 @@ def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, 
     listed = list(priority if priority is not None else (config.keep or []))
     source_rank = np.array([listed.index(name) if name in listed else len(listed) for name in names], np.int64)
     one_priority = len(np.unique(source_rank)) <= 1
-    perm = keep_order(None if one_priority else source_rank[code], order, ids)
-    rank = np.empty(n, dtype=perm.dtype)
-    rank[perm] = np.arange(n, dtype=rank.dtype)
+    bounds = table.bounds(plan.spec, config.batch_rows, batch_bytes)
+    if ids is None:
+        keys = table
+    else:
+        keys = ArrayKeys(ids, np.arange(n, dtype=np.int64) if order is None else order)
+    # The keep order, sorted by tasks and left on the executor in ranges (keep_rank.py): no per-row rank here.
+    ranked = KeepRanks(keys, bounds, code, None if one_priority else source_rank, executor, ranges)
+    seconds["keep_order"] = time.perf_counter() - started
 
     clock = time.perf_counter()
-    bounds = table.bounds(plan.spec, config.batch_rows, batch_bytes)
     salted = config.scope == "source"
     pieces: list[list] = [[] for _ in range(parts)]  # per partition, one handle per batch
 
     def jobs():
         for (start, stop), (read, args) in zip(bounds, table.reads(bounds)):
             # Salting every key with the row's source keeps rows of different sources out of each other's groups.
-            salt = fmix64((code[start:stop].astype(U64) + U64(1)) * U64(0x9E3779B97F4A7C15)) if salted else None
-            yield (plan, parts, rank[start:stop], salt, read, *args)
+            yield (plan, parts, start, stop, code[start:stop] if salted else None, ranked.offsets,
+                   len(ranked.by_row), read, *args, *ranked.by_row)
 
     # Each batch's pieces stay in the object store (Ray) and go from there to their partition's tasks: the
     # driver holds handles and, per batch, its empty rows and two counts.
     summaries = []
-    for (start, _), handles in zip(bounds, executor.submit(sketch_scatter, jobs(), returns=1 + parts)):
+    for (start, _), handles in zip(bounds, executor.submit(sketch_ranked, jobs(), returns=1 + parts)):
         summaries.append((start, handles[0]))
         for p in range(parts):
             pieces[p].append(handles[1 + p])
@@ -163,7 +169,7 @@ def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, 
         truncated, invalid = truncated + cut, invalid + bad
     del summaries
     empty = np.concatenate(empty) if empty else np.zeros(0, np.int64)
-    rank = None  # (the jobs generator is spent) frees the per-row ranks before the partition tasks run
+    ranked.release_by_row()  # (every batch has its ranks) Ray frees the ranges' by-row copies
     seconds["sketch"] = time.perf_counter() - clock
 
     pairing = time.perf_counter()
@@ -194,10 +200,19 @@ def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, 
     # Pass two: what decides a pair, for the rows of candidate pairs only.
     verifying = time.perf_counter()
     nodes = np.unique(np.concatenate([left, right]))  # candidate ranks, ascending (= keep order)
-    detail = Details(table, np.sort(perm[nodes]), plan, config.batch_rows, batch_bytes, executor)
+    # The rows, _order and ids of every rank a result names (candidates and exact copies with their heads),
+    # looked up in the keep order's ranges: the driver's only map from rank to row.
+    named = np.unique(np.concatenate([nodes, copy_rank, copy_head]))
+    named_rows, named_order, named_ids = ranked.lookup(named)
+    ranked = None  # frees the keep order's ranges
+
+    def perm(rank: np.ndarray) -> np.ndarray:
+        return named_rows[np.searchsorted(named, rank)]
+
+    detail = Details(table, np.sort(perm(nodes)), plan, config.batch_rows, batch_bytes, executor)
 
     def similarity_of(a_rank: np.ndarray, b_rank: np.ndarray) -> np.ndarray:
-        return detail.similarity(perm[a_rank], perm[b_rank])
+        return detail.similarity(perm(a_rank), perm(b_rank))
 
     similarity = similarity_of(left, right)
     accepted = similarity >= config.threshold if config.verify else np.ones(len(left), dtype=bool)
@@ -239,16 +254,15 @@ def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, 
     near = ~is_keeper & ~exact
     cluster_keepers, cluster_id, sizes = np.unique(member_keeper, return_inverse=True, return_counts=True)
     firsts = np.cumsum(sizes) - sizes
-    keeper_rows = perm[cluster_keepers]
-    runner_rows = perm[member[firsts + 1]] if len(firsts) else np.zeros(0, np.int64)
+    runners = member[firsts + 1] if len(firsts) else np.zeros(0, np.int64)
 
-    def key(rows):
-        return np.stack([source_rank[code[rows]], order[rows]], axis=1)
+    def key(rank):
+        return np.stack([source_rank[code[perm(rank)]], named_order[np.searchsorted(named, rank)]], axis=1)
 
-    reasons = keep_reasons(key(keeper_rows), key(runner_rows))
-    member_rows = perm[member]
-    # The members' ids only (a keeper is its cluster's first member): no take from every row's ids.
-    member_ids = take_rows(pc.cast(ids, pa.string()), member_rows)
+    reasons = keep_reasons(key(cluster_keepers), key(runners))
+    member_rows = perm(member)
+    # The members' ids only (a keeper is its cluster's first member), from the lookup.
+    member_ids = named_ids.take(pa.array(np.searchsorted(named, member), pa.int64()))
     clusters = cluster_table(
         cluster_id=cluster_id,
         rows=np.arange(len(member)),
@@ -263,7 +277,7 @@ def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, 
         code=code[member_rows],
     )
     keep = np.ones(n, dtype=bool)
-    keep[perm[removed_rank]] = False
+    keep[perm(removed_rank)] = False
     count = len(names)
     stats = summarize_counts(
         config=config,

@@ -88,18 +88,21 @@ def deduplicate(
     config: DedupConfig,
     *,
     sources: pa.Array | pa.ChunkedArray | None,
-    order: np.ndarray,
-    ids: pa.Array | pa.ChunkedArray,
+    order: np.ndarray | None,
+    ids: pa.Array | pa.ChunkedArray | None,
     priority: list[str] | None = None,
     workers: int | None = None,
     batch_bytes: int = BATCH_BYTES,
     executor=None,
     partitions: int | None = None,
+    ranges: int | None = None,
 ) -> DedupResult:
     """The stage on any table: ``spec`` says which text is compared, ``sources`` names each row's source
     (None: one source, "all"), ``order`` and ``ids`` break ties in keep priority, in that order.
     ``executor`` and ``partitions``: see ``dedup_table``. ``table`` may be ``ParquetBatches`` (files the
-    tasks read themselves, so this process never holds the text), which always takes the partitioned path."""
+    tasks read themselves, so this process never holds the text), which always takes the partitioned path;
+    with ``ids`` and ``order`` None its tasks read those too (``ParquetBatches.id_column``/``order_column``),
+    so this process holds no per-row key. ``ranges``: the partitioned keep order's (keep_rank.py)."""
     started = time.perf_counter()
     spec.check(table.schema, "dedup")
     bands, rows = config.lsh_params()
@@ -116,7 +119,7 @@ def deduplicate(
         mode=config.mode,
     )
     local = (executor is None or executor.name == "local") and partitions is None
-    if local and isinstance(table, pa.Table):
+    if local and isinstance(table, pa.Table) and ids is not None and order is not None:
         with Workers(workers if workers is not None else config.workers) as pool:  # one pool for both passes
             return _deduplicate(table, config, plan, sources, order, ids, priority, pool, batch_bytes, started)
     if executor is None:
@@ -128,8 +131,10 @@ def deduplicate(
     parts = partitions or partition_count(table.num_rows, bands, executor.workers)
     from .partitioned import deduplicate_partitioned  # noqa: PLC0415 (it imports this module)
 
+    if ids is None and not isinstance(table, ParquetBatches):
+        raise FlanMiniError("dedup: ids are needed (or ParquetBatches whose tasks read them: id_column)")
     return deduplicate_partitioned(table, config, plan, sources, order, ids, priority, executor, parts, batch_bytes,
-                                   started)
+                                   started, ranges)
 
 
 def _deduplicate(table, config, plan, sources, order, ids, priority, workers, batch_bytes, started) -> DedupResult:

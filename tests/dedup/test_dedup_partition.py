@@ -78,7 +78,7 @@ def test_a_cluster_executor_takes_the_partitioned_path_with_picklable_tasks(tabl
     result = dedup_table(table, config, executor=executor, batch_bytes=5000)
     same(dedup_table(table, config), result, tmp_path)
     parts = partition_count(table.num_rows, 16, 2)
-    assert executor.calls["sketch_scatter"] > 5  # one task per batch
+    assert executor.calls["sketch_ranked"] > 5  # one task per batch
     assert executor.calls["exact_partition"] == executor.calls["band_partition"] == parts
     assert executor.calls["detail_rows"] >= 1
     # The batches' pieces go to the partition tasks as submit's handles, not through the driver and share():
@@ -148,16 +148,24 @@ def test_dedup_folder_on_an_executor_writes_the_same_files(tmp_path, planted):
 
 
 class DriverBytes(PicklingExecutor):
-    """Counts the pickled bytes the driver receives: results of ``map`` and values it ``fetch``es; results of
-    ``submit`` stay on the executor (Ray's object store) until a task or ``fetch`` takes them."""
+    """Counts the pickled bytes the driver receives (results of ``map`` and values it ``fetch``es; results of
+    ``submit`` stay on the executor, Ray's object store, until a task or ``fetch`` takes them) and sends (task
+    arguments other than the handles ``submit`` and ``share`` gave)."""
 
     def __init__(self, workers: int = 2):
         super().__init__(workers)
-        self.received = 0
+        self.received = self.sent = 0
         self._submitting = False
+        self._handles: list = []  # kept alive, so that their ids name them
 
     def map(self, fn, jobs, *, inflight=None):
-        for result in super().map(fn, jobs, inflight=inflight):
+        def counted():
+            handles = {id(h) for h in self._handles}
+            for job in jobs:
+                self.sent += sum(len(pickle.dumps(arg)) for arg in job if id(arg) not in handles)
+                yield job
+
+        for result in super().map(fn, counted(), inflight=inflight):
             if not self._submitting:
                 self.received += len(pickle.dumps(result))
             yield result
@@ -165,35 +173,78 @@ class DriverBytes(PicklingExecutor):
     def submit(self, fn, jobs, *, returns=1, inflight=None):
         self._submitting = True
         try:
-            yield from super().submit(fn, jobs, returns=returns, inflight=inflight)
+            for handles in super().submit(fn, jobs, returns=returns, inflight=inflight):
+                self._handles.extend(handles if returns > 1 else [handles])
+                yield handles
         finally:
             self._submitting = False
+
+    def share(self, value):
+        handle = super().share(value)
+        self._handles.append(handle)
+        return handle
 
     def fetch(self, handle):
         self.received += len(pickle.dumps(handle))
         return handle
 
 
-def test_the_driver_receives_nothing_per_row(tmp_path):
-    """Growing a corpus by distinct rows adds nothing to what the tasks send the driver: no per-row counts,
-    ranks or keys (the driver used to receive each row's shingle count and flags: 6 bytes a row)."""
-    rng = np.random.default_rng(5)
+def grown_corpus(rng, extra: int) -> pa.Table:
+    """The planted corpus and ``extra`` distinct rows."""
     planted, _ = planted_corpus()
     planted = planted.select(["id", "recipe_source", "conversations", "_order"])
+    rows = [{"id": f"x{i:05d}", "recipe_source": "alpha", "prompt": "q", "response": random_text(rng, 40),
+             "_order": i} for i in range(extra)]
+    return pa.concat_tables([planted, build_table(rows).select(planted.column_names).cast(planted.schema)])
 
-    def corpus(extra: int) -> pa.Table:
-        rows = [{"id": f"x{i:05d}", "recipe_source": "alpha", "prompt": "q", "response": random_text(rng, 40),
-                 "_order": i} for i in range(extra)]
-        return pa.concat_tables([planted, build_table(rows).select(planted.column_names).cast(planted.schema)])
 
+def test_the_driver_receives_nothing_per_row(tmp_path, monkeypatch):
+    """Growing a corpus by distinct rows adds nothing to what the tasks send the driver: no per-row counts,
+    ranks or keys (the driver used to receive each row's shingle count and flags: 6 bytes a row)."""
+    import flan_mini.dedup.keep_rank as keep_rank
+
+    monkeypatch.setattr(keep_rank, "SAMPLE_KEYS", 64)  # the keep order's samples: a constant, not per row
+    rng = np.random.default_rng(5)
     received = []
     for extra in (0, 4000):
-        table = corpus(extra)
+        table = grown_corpus(rng, extra)
         executor = DriverBytes(2)
         result = dedup_table(table, DedupConfig(), executor=executor, partitions=4, batch_bytes=64 << 20)
         same(dedup_table(table, DedupConfig()), result, tmp_path / str(extra))
         received.append(executor.received)
     assert received[1] - received[0] < 4000 * 0.5, received
+
+
+@pytest.mark.parametrize("scope", ["global", "source"])
+def test_from_files_the_driver_sends_and_receives_nothing_per_row(tmp_path, monkeypatch, scope):
+    """With ids and _order read by the tasks from the files, the driver sends no per-row rank, key or id and
+    receives none: the keep order is sorted by tasks (keep_rank.py). (It held and shipped every row's rank, 4
+    bytes a row, and took ids and _order arrays from the caller.) Scope source ships the rows' source codes,
+    one byte a row."""
+    import flan_mini.dedup.keep_rank as keep_rank
+
+    monkeypatch.setattr(keep_rank, "SAMPLE_KEYS", 64)
+    rng = np.random.default_rng(5)
+    config = DedupConfig(scope=scope)
+    spec = TextSpec(compare=config.compare)
+    figures = []
+    for extra in (0, 4000):
+        table = grown_corpus(rng, extra)
+        path = tmp_path / f"rows-{extra}.parquet"
+        pq.write_table(table, path, row_group_size=-(-table.num_rows // 4))  # 4 batches: per-batch costs cancel
+        sources = table.column("recipe_source") if scope == "source" else None
+        local = deduplicate(table, spec, config, sources=sources, order=table.column("_order").to_numpy(),
+                            ids=table.column("id"))
+        executor = DriverBytes(2)
+        files = ParquetBatches([str(path)], ("conversations",), id_column="id", order_column="_order")
+        result = deduplicate(files, spec, config, sources=sources, order=None, ids=None, executor=executor,
+                             partitions=4)
+        same(local, result, tmp_path / str(extra))
+        assert local.stats["exact"] > 0 and local.stats["near"] > 0
+        figures.append((executor.sent, executor.received))
+    per_row = 1 if scope == "source" else 0
+    assert figures[1][0] - figures[0][0] < 4000 * (per_row + 0.5), figures
+    assert figures[1][1] - figures[0][1] < 4000 * 0.5, figures
 
 
 @pytest.mark.parametrize("partitions", [1, 5])
