@@ -264,20 +264,3 @@ def detail_rows(plan: SketchPlan, rows: np.ndarray | None, read, *args) -> Shing
 
 
 # --------------------------------------------------------------------------------------------------- driver
-
-
-@dataclass
-class Found:
-    """What the pairing steps give the driver: per-row counts (Sketches' fields without any key), the exact
-    groups and candidate pairs in the local path's terms (positions in ``active`` and in its heads)."""
-
-    shingles: np.ndarray
-    truncated: np.ndarray
-    invalid_utf8: np.ndarray
-    active: np.ndarray
-    group: np.ndarray
-    heads: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    lsh_stats: dict
-

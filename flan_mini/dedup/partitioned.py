@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .clusters import connected_components, keep_reasons
 from .keep_rank import ArrayKeys, KeepRanks
@@ -25,24 +24,6 @@ from .verify import ShingleSets
 
 VERIFY_PAIRS = 1 << 16  # pairs per verify task: its result (float64 each) and indices stay small
 VERIFY_PARTS = 16  # detail parts per verify task (one per batch read): what a task holds stays bounded
-
-
-def take_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
-    """values[rows] as one array, taken chunk by chunk (a chunked take may first join every chunk)."""
-    pool = pa.system_memory_pool()
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    sort = np.argsort(rows, kind="stable")
-    ordered = np.asarray(rows, dtype=np.int64)[sort]
-    parts, start = [], 0
-    for chunk in chunks:
-        lo, hi = np.searchsorted(ordered, [start, start + len(chunk)])
-        if hi > lo:
-            parts.append(pc.take(chunk, pa.array(ordered[lo:hi] - start), memory_pool=pool))
-        start += len(chunk)
-    taken = pa.concat_arrays(parts) if parts else pa.array([], values.type)
-    inverse = np.empty(len(sort), dtype=np.int64)
-    inverse[sort] = np.arange(len(sort))
-    return pc.take(taken, pa.array(inverse), memory_pool=pool)
 
 
 def small_codes(code: np.ndarray, count: int) -> np.ndarray:

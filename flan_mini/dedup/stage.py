@@ -12,9 +12,8 @@ import pyarrow.compute as pc
 from ..errors import FlanMiniError
 from .clusters import connected_components, exact_groups, keep_order, keep_reasons
 from .config import DedupConfig
-from .hashing import U64, fmix64
 from .lsh import candidate_pairs
-from .partition import Found, ParquetBatches, TableBatches, partition_count
+from .partition import ParquetBatches, TableBatches, partition_count, source_salt
 from .report import cluster_table, pair_counts, summarize
 from .pairs import pair_similarity
 from .sketch import SketchPlan, Workers, batch_bounds, sketch_table
@@ -152,7 +151,7 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     salt = None
     if config.scope == "source":
         # Salting every key with the row's source keeps rows of different sources out of each other's groups.
-        salt = fmix64((code.astype(U64) + U64(1)) * U64(0x9E3779B97F4A7C15))
+        salt = source_salt(code)
     row_bytes = text_bytes(table, plan.spec)
     bounds = batch_bounds(row_bytes, config.batch_rows, batch_bytes)
     found = _local_pairs(table, plan, bounds, workers, perm, salt, config.bucket_cap, seconds, started)
@@ -232,6 +231,22 @@ def _deduplicate(table, config, plan, sources, order, ids, priority, workers, ba
     )
     seconds["total"] = time.perf_counter() - started
     return DedupResult(keep=pa.array(keep, type=pa.bool_()), clusters=clusters, stats=stats, seconds=seconds)
+
+
+@dataclass
+class Found:
+    """What the local pairing step gives ``_deduplicate``: per-row counts (Sketches' fields without any key), the
+    exact groups and candidate pairs (positions in ``active`` and in its heads)."""
+
+    shingles: np.ndarray
+    truncated: np.ndarray
+    invalid_utf8: np.ndarray
+    active: np.ndarray
+    group: np.ndarray
+    heads: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    lsh_stats: dict
 
 
 def _local_pairs(table, plan, bounds, workers, perm, salt, bucket_cap, seconds, started) -> Found:

@@ -30,15 +30,9 @@ import pyarrow.ipc as ipc
 
 from ..cache_dir import ENV, cache_folder
 from ..errors import SourceError
-from ..file_hashes import remembered_sha256
 
 FORMAT = 1  # of the entries; part of every key
 _TRAILER = b"flan_mini_counters"
-
-def content_sha256(path: Path) -> str:
-    """sha256 of the file's bytes, remembered for the life of the process (file_hashes.py)."""
-    return remembered_sha256(path)
-
 
 def entry_key(content: str, settings: dict) -> str:
     """The entry's name: a hash of the content's hash, the settings (JSON-able) and FORMAT."""

@@ -44,6 +44,7 @@ import xxhash
 from pydantic import Field
 
 from ..errors import SourceError
+from ..file_hashes import remembered_sha256
 from ..shards import TURN
 from . import formats
 from .base import Adapter, SourceConfig
@@ -211,7 +212,7 @@ class ShareGPTAdapter(Adapter):
         return entry
 
     def _entry_key(self, file: InputFile) -> str:
-        return parse_cache.entry_key(parse_cache.content_sha256(file.path), self._parse_settings())
+        return parse_cache.entry_key(remembered_sha256(file.path), self._parse_settings())
 
     def _parse_settings(self) -> dict:
         """Everything besides the file's bytes that shapes the parsed table: part of its cache key."""

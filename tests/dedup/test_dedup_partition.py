@@ -258,14 +258,6 @@ def test_one_source_without_source_column_gives_the_local_result(table, partitio
          tmp_path)
 
 
-def test_take_rows_takes_across_chunks_in_the_order_asked():
-    from flan_mini.dedup.partitioned import take_rows
-
-    values = pa.chunked_array([["a", "b"], [], ["c", "d", "e"]])
-    assert take_rows(values, np.array([4, 0, 2, 3, 1, 4])).to_pylist() == ["e", "a", "c", "d", "b", "e"]
-    assert take_rows(values, np.array([], np.int64)).to_pylist() == []
-
-
 def test_keep_order_sorts_by_priority_order_id_then_input_position_with_full_ties():
     from flan_mini.dedup.clusters import keep_order
 
