@@ -12,6 +12,12 @@ even during a build (a process mapping an entry keeps its copy), but an entry mu
 rewritten in place while a build maps it. An entry is written under a temporary name and renamed when
 complete, and ends with an empty batch carrying the parse's counters: a file without that trailer or its
 footer (truncated, corrupt) is ignored and rewritten.
+
+The folder is bounded: after an entry is written, the least recently used entries (by modification time, which a
+read refreshes) are deleted until the entries together take at most $FLAN_MINI_PARSE_CACHE_SIZE (default 10GB;
+`500MB`, `20GiB` ...). The entry just written stays even when it alone is larger. Entries pile up otherwise: every
+new tokenizer, split setting, file version or flan-mini release parses afresh (~640 MB for ShareGPT V3).
+Temporary files a killed writer left (untouched for an hour) are deleted too.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 import warnings
 from collections import Counter
@@ -29,10 +36,14 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from ..cache_dir import ENV, cache_folder
-from ..errors import SourceError
+from ..errors import FlanMiniError, SourceError
 
 FORMAT = 1  # of the entries; part of every key
 _TRAILER = b"flan_mini_counters"
+SIZE_ENV = "FLAN_MINI_PARSE_CACHE_SIZE"
+DEFAULT_SIZE = "10GB"
+STALE_SECONDS = 3600  # a temporary file untouched this long has no writer left (a writer adds to it as it parses)
+
 
 def entry_key(content: str, settings: dict) -> str:
     """The entry's name: a hash of the content's hash, the settings (JSON-able) and FORMAT."""
@@ -58,6 +69,7 @@ def load(key: str) -> tuple[pa.Table, Counter] | None:
         counters = Counter(json.loads(metadata[_TRAILER]))
         table = pa.Table.from_batches([reader.get_batch(i) for i in range(count - 1)], reader.schema)
         table.validate()
+        _mark_used(path)
         return table, counters
     except FileNotFoundError:
         return None
@@ -88,6 +100,7 @@ def store(key: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], counte
     and return it read back memory-mapped. `check` runs before the entry is published (it may raise: the parse
     was of a file that changed). A folder that cannot be written keeps the table in memory instead, with a warning.
     """
+    size_limit()  # a bad setting fails now, not after the parse
     path = entry_path(key)
     temporary = path.with_name(f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -107,6 +120,7 @@ def store(key: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], counte
             writer.write_batch(_empty(schema), custom_metadata={_TRAILER: trailer})
         check()
         os.replace(temporary, path)
+        evict(keep=path)
     except (OSError, pa.ArrowException) as exc:
         temporary.unlink(missing_ok=True)
         raise SourceError(f"cannot write the parse cache entry {path} ({exc}); free some space there or set {ENV} "
@@ -118,6 +132,60 @@ def store(key: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], counte
     if entry is None:
         raise SourceError(f"the parse cache entry {path} just written cannot be read back")
     return entry
+
+
+def size_limit() -> int:
+    """The most bytes the entries may take together: $FLAN_MINI_PARSE_CACHE_SIZE (pydantic's ByteSize: `10GB`,
+    `500MiB`, a number of bytes), else DEFAULT_SIZE."""
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    text = os.environ.get(SIZE_ENV, "").strip() or DEFAULT_SIZE
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(text))
+    except ValidationError:
+        raise FlanMiniError(f"{SIZE_ENV}={text!r}: expected a size such as 10GB, 500MiB or a number of bytes") from None
+
+
+def evict(keep: Path) -> list[Path]:
+    """Delete the least recently used entries beside `keep` until all take at most `size_limit()`, and temporary
+    files no writer touched for STALE_SECONDS; returns what was deleted. Races with other builds are harmless: a
+    file already gone is skipped, and a build that maps a deleted entry keeps its copy (POSIX)."""
+    limit, now, removed = size_limit(), time.time(), []
+    entries = []
+    for path in keep.parent.iterdir():
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        if path.name.endswith(".tmp") and path.name.startswith("."):
+            if now - status.st_mtime > STALE_SECONDS and _unlink(path):
+                removed.append(path)
+        elif path.suffix == ".arrow":
+            entries.append((status.st_mtime_ns, path.name, status.st_size, path))
+    total = sum(size for _, _, size, _ in entries)
+    for _, _, size, path in sorted(entries):  # oldest use first
+        if total <= limit:
+            break
+        if path != keep and _unlink(path):
+            removed.append(path)
+            total -= size
+    return removed
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except OSError:  # gone already, or a folder we may read but not change (the entries stay)
+        return False
+
+
+def _mark_used(path: Path) -> None:
+    """Record a read as a use (the modification time orders eviction; access times are often not kept)."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache folder still serves reads
+        pass
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
