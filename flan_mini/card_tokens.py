@@ -20,7 +20,7 @@ def token_counter(name: str) -> Callable[[list[str]], np.ndarray]:
             f"card.tokenizer {name!r}: counting tokens needs the `tokenizers` package; install it "
             "(pip install tokenizers, or the train extra: pip install 'flan-mini[train]')"
         ) from None
-    from .lengths import load_tokenizer
+    from .lengths import count_tokens, load_tokenizer
 
     try:
         tokenizer = load_tokenizer(name)
@@ -32,7 +32,6 @@ def token_counter(name: str) -> Callable[[list[str]], np.ndarray]:
         ) from None
 
     def count(texts: list[str]) -> np.ndarray:
-        encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
-        return np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(texts))
+        return np.asarray(count_tokens(tokenizer, texts), dtype=np.int64)
 
     return count
