@@ -22,6 +22,10 @@ every stage's time and peak. `--save-previous` replaces those figures with this 
     python benchmarks/build_scale.py                     # 0.1M, 0.5M and 1.34M rows, 2 workers
     python benchmarks/build_scale.py --sizes 1.34 --workers 1 2   # output identical for both (checked)
     python benchmarks/build_scale.py --sizes 1.34 --save-previous  # record this run as the figures to beat
+    python benchmarks/build_scale.py --sizes 1.34 --cold  # every build with an empty parse cache
+
+ShareGPT's parse (about 50 s of tokenising on 2 cores) is cached per machine (`FLAN_MINI_CACHE`): without `--cold`
+the first build pays it and later ones read the cache, so the line above the table says which.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import _path  # noqa: F401  (first: see benchmarks/_path.py)
 import argparse
 import json
 import math
+import os
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -237,19 +243,25 @@ class TreeMemory:
         return self.peak
 
 
-def run(recipe: Path, out: Path, workers: int) -> dict:
+def run(recipe: Path, out: Path, workers: int, cold: bool) -> dict:
     """One `flan-mini build` in a fresh process: its wall time, peak RSS, its process tree's peak PSS and the
-    manifest's stage times."""
+    manifest's stage times. `cold`: with an empty parse cache of its own (deleted afterwards)."""
     if out.exists():
         shutil.rmtree(out)
+    environment = dict(os.environ)
+    empty_cache = Path(tempfile.mkdtemp(prefix="parse-cache-", dir=CACHE)) if cold else None
+    if empty_cache is not None:
+        environment["FLAN_MINI_CACHE"] = str(empty_cache)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     command = [sys.executable, "-m", "flan_mini", "build", str(recipe), "--out", str(out), "--workers", str(workers), "-q"]
-    build = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    build = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     tree = TreeMemory(build.pid)
     _, stderr = build.communicate()
     wall = time.perf_counter() - start
     tree_peak = tree.finish()
+    if empty_cache is not None:
+        shutil.rmtree(empty_cache, ignore_errors=True)
     if build.returncode:
         raise SystemExit(f"build failed:\n{stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -283,6 +295,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.5, 1.34], help="output sizes, millions of rows")
     parser.add_argument("--workers", type=int, nargs="+", default=[2], help="--workers values to run each size with")
+    parser.add_argument("--cold", action="store_true", help="run every build with an empty parse cache (ShareGPT parsed afresh)")
     parser.add_argument("--keep", action="store_true", help="keep the built folders under benchmarks/.cache/scale/")
     parser.add_argument("--save-previous", action="store_true",
                         help=f"record this run's figures in {PREVIOUS.name} as the ones the next run compares with")
@@ -303,11 +316,13 @@ def main() -> None:
         scale = 1.0 if abs(size - 1.34) < 1e-9 else size * 1e6 / PAPER
         for workers in args.workers:
             out = CACHE / f"out-{size}-{workers}"
-            result = run(write_recipe(scale, workers, sharegpt_file, tokenizer), out, workers)
+            result = run(write_recipe(scale, workers, sharegpt_file, tokenizer), out, workers, args.cold)
             results.append((size, workers, result))
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
     previous = json.loads(PREVIOUS.read_text()) if PREVIOUS.exists() else {}
+    print("parse cache: empty for every build (--cold)" if args.cold else
+          "parse cache: the machine's (the first build that parses ShareGPT fills it; later ones read it)")
     print("seconds per stage, and the build process's peak RSS (MiB) per stage; tree PSS: the peak of all its processes together")
     print(f"{'rows out':>10} {'workers':>7} {'':>8} " + " ".join(f"{s[:8]:>8}" for s in STAGES)
           + f" {'total s':>8} {'rows/s':>8} {'peak RSS MiB':>12} {'tree PSS MiB':>12} {'dups':>6}")
