@@ -120,7 +120,6 @@ def store(key: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], counte
             writer.write_batch(_empty(schema), custom_metadata={_TRAILER: trailer})
         check()
         os.replace(temporary, path)
-        evict(keep=path)
     except (OSError, pa.ArrowException) as exc:
         temporary.unlink(missing_ok=True)
         raise SourceError(f"cannot write the parse cache entry {path} ({exc}); free some space there or set {ENV} "
@@ -128,6 +127,10 @@ def store(key: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], counte
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    try:
+        evict(keep=path)
+    except OSError:  # an unlistable folder: the entries stay, the build goes on
+        pass
     entry = load(key)
     if entry is None:
         raise SourceError(f"the parse cache entry {path} just written cannot be read back")
