@@ -138,7 +138,7 @@ def words(texts: list[str], seps: str) -> list[int]:
 
 def _count(texts: list[str], is_sep: np.ndarray, out: np.ndarray) -> None:
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    data = np.frombuffer(b" ".join(encoded) + b" ", np.uint8)  # a space after each text: runs end with it
+    data = np.frombuffer(b" ".join([*encoded, b""]), np.uint8)  # a space after each text: runs end with it
     sep = is_sep[data]
     starts = ~sep
     starts[1:] &= sep[:-1]
