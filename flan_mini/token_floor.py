@@ -138,10 +138,11 @@ def words(texts: list[str], seps: str) -> list[int]:
 
 def _count(texts: list[str], is_sep: np.ndarray, out: np.ndarray) -> None:
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    data = np.frombuffer(b" ".join(encoded) + b" ", np.uint8)  # a space after each text: runs end with it
+    data = np.frombuffer(b" ".join([*encoded, b""]), np.uint8)  # a space after each text: runs end with it
     sep = is_sep[data]
     starts = ~sep
     starts[1:] &= sep[:-1]
-    total = np.concatenate([[0], np.cumsum(starts, dtype=np.int32)])
-    ends = np.cumsum([len(e) + 1 for e in encoded])
-    out[:] = total[ends] - total[ends - np.array([len(e) + 1 for e in encoded])]
+    # runs before each text's end, by binary search over the run starts (not a running total over every byte)
+    ends = np.cumsum(np.fromiter((len(e) + 1 for e in encoded), np.int64, len(encoded)))
+    before = np.searchsorted(np.flatnonzero(starts), ends)
+    out[:] = np.diff(before, prepend=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 
@@ -34,6 +35,17 @@ def test_floor_holds_on_random_unicode(kind):
     prose = CORPUS[:4]
     assert sum(words(prose, seps)) * 2 > sum(counts(tokenizer, prose))  # on words, a bound worth having
     assert words(["a  b", " a\tb\nc ", "", "▁x▁"], " ") == [2, 1, 0, 1]
+
+
+def test_words_counts_the_runs_a_split_finds():
+    # the columnar count (one buffer, runs located by binary search) against a plain split, on batches with empty
+    # texts, texts of separators only, multi-byte characters and lone surrogates
+    rng = random.Random(7)
+    seps, alphabet = " \n\t.,", " \n\t.,abé中\ud800▁"
+    splitter = re.compile(f"[{re.escape(seps)}]")
+    for _ in range(500):
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(9))) for _ in range(rng.randrange(7))]
+        assert words(texts, seps) == [sum(1 for part in splitter.split(t) if part) for t in texts]
 
 
 def test_no_floor_where_a_token_spans_two_words():
