@@ -206,3 +206,35 @@ def test_a_surveying_source_is_surveyed_while_the_sources_before_it_are_selected
     monkeypatch.setattr(sample_module, "scan_file", scan_file)
     build(make_plan(load_recipe(recipe), out=tmp_path / "out"), reporter=Reporter("quiet"))
     assert seen_during_first and all(seen_during_first)
+
+
+def test_selection_hands_freed_memory_back_after_each_source_and_each_survey(tmp_path, monkeypatch):
+    from flan_mini.stages import select as select_stage
+    from tests.fixtures.sharegpt_data import chat, write_sharegpt_json
+
+    (tmp_path / "alpaca.json").write_text(json.dumps(
+        [{"instruction": f"Say {i}.", "input": "", "output": f"It is {i}."} for i in range(8)]), encoding="utf-8")
+    write_sharegpt_json(tmp_path / "sg.json", [{"id": str(i), "conversations": chat(f"q{i}", f"a{i}")} for i in range(8)])
+    recipe = write_recipe(tmp_path, """
+        name: t
+        sources:
+          - {name: a, adapter: alpaca, path: alpaca.json, n: 6}
+          - {name: s, adapter: sharegpt, path: sg.json, n: 6}
+    """)
+    handed_back = []
+    selected = []
+    original = select_stage.select_source
+
+    def select_source(adapter, *args, **kwargs):
+        selected.append(adapter.config.name)
+        handed_back.append(f"before {adapter.config.name}")
+        return original(adapter, *args, **kwargs)
+
+    monkeypatch.setattr(select_stage, "select_source", select_source)
+    monkeypatch.setattr(select_stage, "release_freed_memory", lambda: handed_back.append("release"))
+    plan = make_plan(load_recipe(recipe), out=tmp_path / "out")
+    context = Context(plan, LocalExecutor(1), Reporter("quiet"), tmp_path / "scratch", 1)
+    selections, _ = select_stage.select(plan, context)
+    assert [s.table.num_rows for s in selections] == [6, 6] and selected == ["a", "s"]
+    # one after each source, and one when the survey's result is taken (its parse's memory), before that source
+    assert handed_back == ["before a", "release", "release", "before s", "release"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 
+from ..peak_memory import release_freed_memory
 from ..sample import Selection, select_source, survey_source
 from .contract import Context, Stats
 
@@ -31,11 +32,15 @@ def select(plan, context: Context) -> tuple[list[Selection], Stats]:
             for source in plan.sources:
                 context.reporter.log(f"flan-mini: selecting {source.config.n:,} rows from {source.config.name} "
                                      f"({len(source.files)} files)")
-                surveyed = early[source.index].result() if source.index in early else None
+                surveyed = None
+                if source.index in early:
+                    surveyed = early[source.index].result()
+                    release_freed_memory()  # what the survey's parse freed (its blocks, the tokenizer's batches)
                 selection = select_source(source.adapter, source.files, seed=plan.seed,
                                           extra=math.ceil(source.config.n * share), reporter=context.reporter,
                                           executor=context.executor, surveyed=surveyed)
                 selections.append(selection)
+                release_freed_memory()  # the source's reads and pools: the next source's peak does not add to them
                 stats += Stats(selection.counts.rows_read, selection.table.num_rows, dict(selection.counts.rejected))
         finally:
             for future in early.values():
