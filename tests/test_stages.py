@@ -174,21 +174,27 @@ def test_rows_that_render_blank_are_removed_by_id_and_counted(tmp_path):
     assert sorted(turns[0]["value"] for turns in written) == [f"Say the number {i}." for i in range(10) if i not in (3, 5)]
 
 
-def test_a_surveying_source_is_surveyed_while_the_sources_before_it_are_selected(tmp_path, monkeypatch):
-    import threading
-
-    from flan_mini import sample as sample_module
+def _alpaca_then_sharegpt(tmp_path):
+    """A recipe of two sources: alpaca `a`, then sharegpt `s` (a source that surveys its files first)."""
     from tests.fixtures.sharegpt_data import chat, write_sharegpt_json
 
     (tmp_path / "alpaca.json").write_text(json.dumps(
         [{"instruction": f"Say {i}.", "input": "", "output": f"It is {i}."} for i in range(8)]), encoding="utf-8")
     write_sharegpt_json(tmp_path / "sg.json", [{"id": str(i), "conversations": chat(f"q{i}", f"a{i}")} for i in range(8)])
-    recipe = write_recipe(tmp_path, """
+    return write_recipe(tmp_path, """
         name: t
         sources:
           - {name: a, adapter: alpaca, path: alpaca.json, n: 6}
           - {name: s, adapter: sharegpt, path: sg.json, n: 6}
     """)
+
+
+def test_a_surveying_source_is_surveyed_while_the_sources_before_it_are_selected(tmp_path, monkeypatch):
+    import threading
+
+    from flan_mini import sample as sample_module
+
+    recipe = _alpaca_then_sharegpt(tmp_path)
     surveying = threading.Event()
     seen_during_first = []
     survey, scan = sample_module.survey_task, sample_module.scan_file
@@ -210,17 +216,8 @@ def test_a_surveying_source_is_surveyed_while_the_sources_before_it_are_selected
 
 def test_selection_hands_freed_memory_back_after_each_source_and_each_survey(tmp_path, monkeypatch):
     from flan_mini.stages import select as select_stage
-    from tests.fixtures.sharegpt_data import chat, write_sharegpt_json
 
-    (tmp_path / "alpaca.json").write_text(json.dumps(
-        [{"instruction": f"Say {i}.", "input": "", "output": f"It is {i}."} for i in range(8)]), encoding="utf-8")
-    write_sharegpt_json(tmp_path / "sg.json", [{"id": str(i), "conversations": chat(f"q{i}", f"a{i}")} for i in range(8)])
-    recipe = write_recipe(tmp_path, """
-        name: t
-        sources:
-          - {name: a, adapter: alpaca, path: alpaca.json, n: 6}
-          - {name: s, adapter: sharegpt, path: sg.json, n: 6}
-    """)
+    recipe = _alpaca_then_sharegpt(tmp_path)
     handed_back = []
     selected = []
     original = select_stage.select_source
