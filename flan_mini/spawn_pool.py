@@ -70,9 +70,6 @@ class SpawnPool:
 
     def call(self, fn: Callable, *args) -> Any:
         """fn(*args) on the next idle worker (waiting for one); callable from several threads at once."""
-        return self._run(fn, args)
-
-    def _run(self, fn: Callable, args: tuple) -> Any:
         worker = self._idle.get()
         try:
             return worker.call(fn, args)
@@ -84,7 +81,7 @@ class SpawnPool:
 
     def map(self, fn: Callable, jobs: Iterable[tuple]) -> Iterator[Any]:
         with ThreadPoolExecutor(max_workers=len(self.workers)) as threads:
-            futures = [threads.submit(self._run, fn, tuple(job)) for job in jobs]
+            futures = [threads.submit(self.call, fn, *job) for job in jobs]
             try:
                 for future in futures:
                     yield future.result()

@@ -187,8 +187,12 @@ def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, 
     named_rows, named_order, named_ids = ranked.lookup(named)
     ranked = None  # frees the keep order's ranges
 
+    def looked_up(rank: np.ndarray) -> np.ndarray:
+        """Positions of named ranks in the lookup's results."""
+        return np.searchsorted(named, rank)
+
     def perm(rank: np.ndarray) -> np.ndarray:
-        return named_rows[np.searchsorted(named, rank)]
+        return named_rows[looked_up(rank)]
 
     detail = Details(table, np.sort(perm(nodes)), plan, config.batch_rows, batch_bytes, executor)
 
@@ -238,12 +242,12 @@ def deduplicate_partitioned(table, config, plan, sources, order, ids, priority, 
     runners = member[firsts + 1] if len(firsts) else np.zeros(0, np.int64)
 
     def key(rank):
-        return np.stack([source_rank[code[perm(rank)]], named_order[np.searchsorted(named, rank)]], axis=1)
+        return np.stack([source_rank[code[perm(rank)]], named_order[looked_up(rank)]], axis=1)
 
     reasons = keep_reasons(key(cluster_keepers), key(runners))
     member_rows = perm(member)
     # The members' ids only (a keeper is its cluster's first member), from the lookup.
-    member_ids = named_ids.take(pa.array(np.searchsorted(named, member), pa.int64()))
+    member_ids = named_ids.take(pa.array(looked_up(member), pa.int64()))
     clusters = cluster_table(
         cluster_id=cluster_id,
         rows=np.arange(len(member)),
